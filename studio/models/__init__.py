@@ -1,0 +1,1 @@
+"""Devices, dtypes, model loading and model memory (torch lives here, imported lazily)."""
