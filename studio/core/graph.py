@@ -38,6 +38,8 @@ class GraphNode:
     title: str | None = None
     version: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Which of the standard fields the file spelled out, so a save writes them back the same way.
+    loaded_keys: frozenset[str] = frozenset()
 
     def label(self) -> str:
         """How messages name this node: ``node 3 (KSampler)``."""

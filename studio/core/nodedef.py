@@ -100,6 +100,8 @@ class Input:
     def check_bounds(self, value: Any) -> None:
         """Range and choice checks, shared by constants and values arriving over a link."""
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value != value and (self.min is not None or self.max is not None):
+                raise InputValueError("NaN (not a number) is outside every range")
             if self.min is not None and value < self.min:
                 raise InputValueError(f"{_show(value)} is below the minimum {_show(self.min)}")
             if self.max is not None and value > self.max:
@@ -137,22 +139,29 @@ def _parse_as(member: str, text: str) -> Any:
         try:
             return int(text.strip(), 10)
         except ValueError:
-            raise InputValueError(f"expects a whole number, got {text!r}") from None
+            raise InputValueError(f"expects a whole number, got {_show(text)}") from None
     if member == "FLOAT":
         try:
             return float(text)
         except ValueError:
-            raise InputValueError(f"expects a number, got {text!r}") from None
+            raise InputValueError(f"expects a number, got {_show(text)}") from None
     if member == "BOOLEAN":
         lowered = text.strip().lower()
         if lowered in ("true", "false"):
             return lowered == "true"
-        raise InputValueError(f"expects true or false, got {text!r}")
+        raise InputValueError(f"expects true or false, got {_show(text)}")
     return text
 
 
+_EXACT = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
+
+
 def _coerce_to_members(value: Any, type_name: str, members: frozenset[str]) -> Any:
-    for member in _ordered_members(type_name):
+    ordered = _ordered_members(type_name)
+    for member in ordered:  # a value already of a member type keeps that type (2.0 stays FLOAT)
+        if type(value) is _EXACT.get(member):
+            return value
+    for member in ordered:
         converted = _coerce_member(value, member)
         if converted is not MISSING:
             return converted
@@ -178,7 +187,10 @@ def _coerce_member(value: Any, member: str) -> Any:
         if isinstance(value, bool):
             return MISSING
         if isinstance(value, (int, float)):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # a JSON integer with hundreds of digits
+                return MISSING
         return MISSING
     if member == "STRING":
         return value if isinstance(value, str) else MISSING

@@ -120,7 +120,7 @@ def parse_workflow(data: Any, origin: str = "workflow") -> Workflow:
 
 def _parse_nuance(data: dict[str, Any], origin: str) -> Workflow:
     version = data.get("version")
-    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+    if isinstance(version, (int, float)) and not isinstance(version, bool) and version > FORMAT_VERSION:
         raise WorkflowError(
             f"{origin}: was written by a newer Nuance Studio (workflow version {version}; this one reads "
             f"up to version {FORMAT_VERSION}); update Nuance Studio to open it")
@@ -138,16 +138,20 @@ def _parse_nuance(data: dict[str, Any], origin: str) -> Workflow:
     for index, item in enumerate(data["graph"]["nodes"]):
         if item["id"] in graph.nodes:
             raise WorkflowError(f"{origin}: graph.nodes[{index}]: node id {item['id']!r} is used twice")
-        graph.add_node(
+        node = graph.add_node(
             item["type"], dict(item.get("inputs", {})), id=item["id"],
-            mode=item.get("mode", "normal"), title=item.get("title"), version=item.get("version"),
+            mode=item.get("mode", "normal"), title=item.get("title"),
+            # The schema counts 1.0 as an integer; keep integers integers.
+            version=None if item.get("version") is None else int(item["version"]),
             extra={k: v for k, v in item.items() if k not in _NODE_KEYS},
         )
+        node.loaded_keys = frozenset(k for k in _NODE_KEYS if k in item)
     for index, item in enumerate(data["graph"]["links"]):
         where = f"{origin}: graph.links[{index}]"
         if item["id"] in graph.links:
             raise WorkflowError(f"{where}: link id {item['id']!r} is used twice")
-        _add_link(workflow, where, item["id"], item["from_node"], item["from_output"], item["to_node"], item["to_input"])
+        _add_link(workflow, where, item["id"], item["from_node"], int(item["from_output"]), item["to_node"],
+                  item["to_input"])
     return workflow
 
 
@@ -246,14 +250,16 @@ def workflow_to_dict(workflow: Workflow) -> dict[str, Any]:
     """The JSON form. Placeholders are written exactly as they were read."""
     nodes = []
     for node in workflow.graph.nodes.values():
+        spelled = node.loaded_keys
         item: dict[str, Any] = {"id": node.id, "type": node.type}
         if node.version is not None:
             item["version"] = node.version
-        if node.mode is not NodeMode.NORMAL:
+        if node.mode is not NodeMode.NORMAL or "mode" in spelled:
             item["mode"] = node.mode.value
-        if node.title is not None:
+        if node.title is not None or "title" in spelled:
             item["title"] = node.title
-        item["inputs"] = node.inputs
+        if node.inputs or "inputs" in spelled or not spelled:
+            item["inputs"] = node.inputs
         item.update(node.extra)
         nodes.append(item)
     links = [

@@ -46,12 +46,18 @@ EXECUTED, CACHED, FAILED, SKIPPED = "executed", "cached", "failed", "skipped"
 
 
 class _Unavailable:
-    """Marks an output slot that has no value this run (its node failed, was skipped or muted)."""
+    """Marks an output slot that has no value this run (its node failed, was skipped or muted).
 
-    __slots__ = ("reason",)
+    ``switched_off`` is True when the cause is the user's choice (a muted node, or a bypassed one
+    with nothing to pass): an optional input wired to it then counts as unwired. A failure never
+    does, so a node never runs on silently missing values.
+    """
 
-    def __init__(self, reason: str):
+    __slots__ = ("reason", "switched_off")
+
+    def __init__(self, reason: str, switched_off: bool = False):
         self.reason = reason
+        self.switched_off = switched_off
 
 
 @dataclass
@@ -183,10 +189,12 @@ class _Run:
         return RunResult(self.run_id, status, self.records, outputs, seconds)
 
     # -- one node ------------------------------------------------------------------------------
-    def skip(self, node_id: str, node_type: str, reason: str, n_outputs: int, as_source: str) -> None:
+    def skip(self, node_id: str, node_type: str, reason: str, n_outputs: int, as_source: str,
+             switched_off: bool) -> None:
         """Record a node that did not run; ``as_source`` is how its dependants explain their skip."""
         self.records[node_id] = NodeRecord(node_id, node_type, SKIPPED, reason=reason)
-        self.values[node_id] = (_Unavailable(f"node {node_id} ({node_type}), {as_source}"),) * n_outputs
+        gone = _Unavailable(f"node {node_id} ({node_type}), {as_source}", switched_off)
+        self.values[node_id] = (gone,) * n_outputs
         self.keys[node_id] = (None,) * n_outputs
         self.emit(NodeSkipped(self.run_id, node_id, node_type, reason))
 
@@ -197,7 +205,7 @@ class _Run:
         node_type = spec.type
         n_out = len(spec.outputs)
         if node.mode is NodeMode.MUTED:
-            self.skip(node_id, node_type, "muted", n_out, "which is muted")
+            self.skip(node_id, node_type, "muted", n_out, "which is muted", switched_off=True)
             return
 
         kwargs = dict(checked.constants[node_id])
@@ -216,8 +224,9 @@ class _Run:
                 continue
             value = self.values[link.from_node][link.from_output]
             if type(value) is _Unavailable:
-                if inp.required and node.mode is NodeMode.NORMAL:
-                    self.skip(node_id, node_type, f"needs {value.reason}", n_out, "which was skipped")
+                if (inp.required or not value.switched_off) and node.mode is NodeMode.NORMAL:
+                    self.skip(node_id, node_type, f"needs {value.reason}", n_out, "which was skipped",
+                              switched_off=value.switched_off)
                     return
                 hasher.update(b"%s-" % name.encode())
                 continue
@@ -294,7 +303,8 @@ class _Run:
                     break
             else:
                 values.append(_Unavailable(
-                    f"node {node_id} ({spec.type}), which is bypassed and has no {out.type} input to pass through"))
+                    f"node {node_id} ({spec.type}), which is bypassed and has no {out.type} input to pass through",
+                    switched_off=True))
                 keys.append(None)
         self.values[node_id] = tuple(values)
         self.keys[node_id] = tuple(keys)
