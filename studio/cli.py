@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report", type=Path, help="write a JSON report of every run here (written in every case)")
     run.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     run.add_argument("--models-dir", type=Path, help="the models folder to use for this run")
-    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary lines")
+    run.add_argument("--quiet", "-q", action="store_true",
+                     help="no progress bar, summary or warnings on stderr (results still go to stdout)")
     run.add_argument("--verbose", "-v", action="store_true", help="print the traceback of a failing node")
 
     nodes = commands.add_parser("nodes", help="list the installed node types")
@@ -66,10 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point, callable in-process: returns the exit code instead of exiting."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    report_path: Path | None = None
+    report_path, workflow_arg = _early_report_args(args_list)
     try:
         args = parser.parse_args(args_list)
-        report_path = getattr(args, "report", None)
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "nodes":
@@ -80,8 +80,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc) if isinstance(exc, NuanceError) else f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
         print(f"nuance: error: {message}", file=sys.stderr)
         if report_path is not None:
-            _write_report(report_path, {"runs": [], "error": message, "seconds": 0.0})
+            _write_report(report_path, {"workflow": workflow_arg, "runs": [], "error": message, "seconds": 0.0})
         return EXIT_BAD_INPUT
+
+
+def _early_report_args(argv: list[str]) -> tuple[Path | None, str | None]:
+    """Find --report and the workflow even when the rest of the command line is bad, so that the
+    report is written in every case."""
+    if not argv or argv[0] != "run":
+        return None, None
+    scout = argparse.ArgumentParser(add_help=False)
+    scout.add_argument("--report", type=Path)
+    scout.add_argument("workflow", nargs="?")
+    for flag in ("--set", "--sweep", "--output-dir", "--device", "--models-dir"):
+        scout.add_argument(flag)
+    try:
+        known, _ = scout.parse_known_args(argv[1:])
+    except SystemExit:
+        return None, None
+    return known.report, known.workflow
 
 
 def entry() -> None:
@@ -284,8 +301,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 entry.update(_run_entry(result))
                 if not result.ok:
                     exit_code = EXIT_FAILED
-                if not args.quiet:
-                    _print_run(label, entry, result, args.verbose)
+                _print_run(label, entry, result, args.verbose, args.quiet)
             finally:
                 progress.close()
             runs.append(entry)
@@ -315,17 +331,19 @@ def _run_entry(result: Any) -> dict[str, Any]:
     return {"status": result.status, "nodes": nodes, "outputs": result.files, "seconds": round(result.seconds, 6)}
 
 
-def _print_run(label: str, entry: dict[str, Any], result: Any, verbose: bool) -> None:
-    counts = {s: result.count(s) for s in ("executed", "cached", "skipped", "failed")}
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    params = " ".join(f"{k}={json.dumps(v)}" for k, v in entry["params"].items())
-    print(f"{label}{' ' + params if params else ''}: {result.status} in {result.seconds:.2f}s ({summary})",
-          file=sys.stderr)
+def _print_run(label: str, entry: dict[str, Any], result: Any, verbose: bool, quiet: bool) -> None:
+    """Results (previews, saved paths) go to stdout always; the summary to stderr unless quiet."""
+    if not quiet:
+        counts = {s: result.count(s) for s in ("executed", "cached", "skipped", "failed")}
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        params = " ".join(f"{k}={json.dumps(v)}" for k, v in entry["params"].items())
+        print(f"{label}{' ' + params if params else ''}: {result.status} in {result.seconds:.2f}s ({summary})",
+              file=sys.stderr)
     for node_id, record in result.nodes.items():
         text = record.ui.get("text") if record.ui else None
         if text is not None and not record.files:
             print(f"node {node_id} ({record.node_type}): {text}")
-        if record.error is not None:
+        if record.error is not None and not quiet:
             print(f"  node {node_id} ({record.node_type}) failed: {record.error}", file=sys.stderr)
             if verbose and record.traceback:
                 print(record.traceback, file=sys.stderr)

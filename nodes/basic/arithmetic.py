@@ -43,14 +43,14 @@ class MathFloat(Node):
     NAME = "MathFloat"
     DISPLAY_NAME = "Math (Float)"
     CATEGORY = "utils/math"
-    DESCRIPTION = "Arithmetic on numbers a and b."
+    DESCRIPTION = "Arithmetic on numbers a and b; modulo takes the sign of b, as Math (Int) does."
     INPUTS = [Float("a", 0.0), Float("b", 0.0), Combo("operation", FLOAT_OPERATIONS)]
     OUTPUTS = [Output("result", "FLOAT")]
 
     def run(self, ctx: RunContext, a: float, b: float, operation: str) -> float:
         if operation in ("divide", "modulo"):
             _check_divisor(b)
-            return a / b if operation == "divide" else math.fmod(a, b)
+            return a / b if operation == "divide" else a % b
         if operation == "power":
             result = a**b
             if isinstance(result, complex):
@@ -79,13 +79,16 @@ class FloatToInt(Node):
     DISPLAY_NAME = "Float to Int"
     CATEGORY = "utils/math"
     DESCRIPTION = "Turn a number into a whole number, rounding as chosen."
-    INPUTS = [Float("value", 0.0), Combo("rounding", ["round", "floor", "ceil", "truncate"])]
+    INPUTS = [Float("value", 0.0), Combo("rounding", ["round", "floor", "ceil", "truncate"],
+              tooltip="round: to the nearest, halves away from zero (2.5 → 3, -2.5 → -3)")]
     OUTPUTS = [Output("INT", "INT")]
 
     def run(self, ctx: RunContext, value: float, rounding: str) -> int:
         if not math.isfinite(value):
             raise ValueError(f"cannot turn {value} into a whole number")
-        return {"round": round, "floor": math.floor, "ceil": math.ceil, "truncate": math.trunc}[rounding](value)
+        if rounding == "round":
+            return int(math.copysign(math.floor(abs(value) + 0.5), value))
+        return {"floor": math.floor, "ceil": math.ceil, "truncate": math.trunc}[rounding](value)
 
 
 COMPARISONS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,

@@ -120,10 +120,14 @@ class RunContext:
         """
         root = self.output_dir.resolve()
         prefix = prefix.replace("\\", "/").strip() or "nuance"
-        target_dir = (root / prefix).parent.resolve()
+        if prefix.startswith("/") or re.match(r"^[A-Za-z]:", prefix):
+            raise ValueError(f"filename prefix {prefix!r} leads outside the output folder {root}; use a relative name")
+        *folders, stem = prefix.split("/")
+        if stem in ("", ".", ".."):
+            raise ValueError(f"filename prefix {prefix!r} must end with a file name, such as 'portraits/face'")
+        target_dir = root.joinpath(*folders).resolve()
         if target_dir != root and root not in target_dir.parents:
             raise ValueError(f"filename prefix {prefix!r} leads outside the output folder {root}")
-        stem = Path(prefix).name
         extension = extension.lstrip(".")
         target_dir.mkdir(parents=True, exist_ok=True)
         key = (stem, extension)

@@ -139,6 +139,9 @@ class _Run:
         self.records: dict[str, NodeRecord] = {}
         self.values: dict[str, tuple[Any, ...]] = {}
         self.keys: dict[str, tuple[bytes | None, ...]] = {}
+        #: Nodes whose output can differ between runs with equal inputs (non-deterministic ones and
+        #: everything downstream of them): never looked up or stored in the cache.
+        self.volatile: set[str] = set()
 
     def emit(self, event: Event) -> None:
         if self.listener is None:
@@ -231,6 +234,8 @@ class _Run:
                 hasher.update(b"%s-" % name.encode())
                 continue
             key = self.keys[link.from_node][link.from_output]
+            if link.from_node in self.volatile:
+                self.volatile.add(node_id)
             kwargs[name] = value
             value_keys[name] = key
             hasher.update(b"%s<%s" % (name.encode(), key))
@@ -251,9 +256,14 @@ class _Run:
             if spec.has_fingerprint:
                 hasher.update(b"fp" + encode_value(_hashable_repr(spec.cls.fingerprint(**kwargs))))
             if not spec.deterministic:
+                self.volatile.add(node_id)
+            cacheable = node_id not in self.volatile
+            if not cacheable:
                 hasher.update(self.nonce + node_id.encode())
             signature = hasher.digest()
-            entry = self.cache.get(signature) if spec.deterministic else None
+            entry = self.cache.get(signature) if cacheable else None
+            if entry is not None and not all(os.path.exists(f) for f in entry.files):
+                entry = None  # a file it saved was deleted: make it again
             if entry is not None:
                 self.values[node_id] = entry.outputs
                 self.keys[node_id] = tuple(output_key(signature, i) for i in range(n_out))
@@ -284,7 +294,7 @@ class _Run:
             self.emit(NodeFailed(self.run_id, node_id, node_type, message, tb))
             return
         files = tuple(ctx.files)
-        if spec.deterministic:
+        if cacheable:
             self.cache.put(signature, CacheEntry(outputs, ctx.ui, files, _entry_nbytes(outputs)))
         self.values[node_id] = outputs
         self.keys[node_id] = tuple(output_key(signature, i) for i in range(n_out))

@@ -35,7 +35,8 @@ class RunHandle:
         return self._future.done()
 
     def result(self, timeout: float | None = None) -> RunResult:
-        """The run's result; re-raises GraphValidationError if the graph could not run at all."""
+        """The run's result. Raises GraphValidationError if the graph could not run at all, and
+        concurrent.futures.CancelledError if it was cancelled before it started."""
         return self._future.result(timeout)
 
 
@@ -45,6 +46,7 @@ class BackgroundRunner:
     def __init__(self, executor: Executor):
         self.executor = executor
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nuance-run")
+        self._handles: list[RunHandle] = []
 
     def submit(self, graph: Graph, targets: Iterable[str] | None = None, *, listener: Listener | None = None,
                options: RunOptions | None = None) -> RunHandle:
@@ -54,7 +56,13 @@ class BackgroundRunner:
         token = CancelToken()
         future = self._pool.submit(self.executor.run, snapshot, target_list, listener=listener,
                                    cancel=token, options=options)
-        return RunHandle(future, token)
+        handle = RunHandle(future, token)
+        self._handles = [h for h in self._handles if not h.done()] + [handle]
+        return handle
 
     def shutdown(self, cancel_pending: bool = True) -> None:
+        """Stop the worker; with ``cancel_pending`` the running run is cancelled too (at its next step)."""
+        if cancel_pending:
+            for handle in self._handles:
+                handle.cancel()
         self._pool.shutdown(wait=True, cancel_futures=cancel_pending)
