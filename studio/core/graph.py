@@ -10,11 +10,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class NodeMode(str, Enum):
+class NodeMode(StrEnum):
     """How the engine treats a node: run it, leave it out, or pass its inputs through."""
 
     NORMAL = "normal"
