@@ -99,7 +99,7 @@ class External(Node):
     OUTPUTS = [Output("INT", "INT")]
 
     @classmethod
-    def fingerprint(cls, **inputs):
+    def fingerprint(cls, ctx, **inputs):
         return EXTERNAL["state"]
 
     def run(self, ctx, value):

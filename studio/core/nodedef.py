@@ -288,10 +288,12 @@ class Node:
         raise NotImplementedError(f"{type(self).__name__} does not implement run()")
 
     @classmethod
-    def fingerprint(cls, **inputs: Any) -> Hashable | None:
+    def fingerprint(cls, ctx: RunContext, **inputs: Any) -> Hashable | None:
         """State outside the inputs that the output depends on (e.g. a file's content hash).
 
         Part of the cache key: when it changes, the node runs again although no input did.
+        ``ctx`` gives the run's options (the workflow's folder, the models folder) for resolving
+        file names the way ``run`` will.
         """
         return None
 

@@ -254,7 +254,7 @@ class _Run:
                     except InputValueError as exc:
                         raise InputValueError(f"input '{name}': {exc}") from None
             if spec.has_fingerprint:
-                hasher.update(b"fp" + encode_value(_hashable_repr(spec.cls.fingerprint(**kwargs))))
+                hasher.update(b"fp" + encode_value(_hashable_repr(spec.cls.fingerprint(ctx, **kwargs))))
             if not spec.deterministic:
                 self.volatile.add(node_id)
             cacheable = node_id not in self.volatile
