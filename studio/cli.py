@@ -275,7 +275,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     output_dir = (args.output_dir or RunOptions().resolved_output_dir()).resolve()
     options = RunOptions(output_dir=output_dir, device=device, models_dir=args.models_dir,
-                         base_dir=workflow.base_dir)
+                         base_dir=workflow.base_dir, workflow=workflow)
     executor = Executor(registry, options=options)
     show_bar = not args.quiet and sys.stderr.isatty()
     runs: list[dict[str, Any]] = []

@@ -41,3 +41,28 @@ def default_output_dir() -> Path:
 def default_input_dir() -> Path:
     """Where images picked in the editor and painted masks are kept."""
     return data_dir() / "input"
+
+
+def input_file_candidates(name: str, base_dir: Path | None) -> list[Path]:
+    """Where a file input (image, mask) named ``name`` may be, in the order they are tried.
+
+    An absolute path is used as it is. A relative name is looked up next to the workflow file,
+    in the workflow's ``inputs`` folder, in the user's inputs folder, and last in the current
+    folder (handy on the command line).
+    """
+    path = Path(name).expanduser()
+    if path.is_absolute():
+        return [path]
+    candidates = []
+    if base_dir is not None:
+        candidates += [base_dir / path, base_dir / "inputs" / path]
+    candidates += [default_input_dir() / path, Path.cwd() / path]
+    return candidates
+
+
+def find_input_file(name: str, base_dir: Path | None) -> Path | None:
+    """The first existing candidate for ``name``, or None."""
+    for candidate in input_file_candidates(name, base_dir):
+        if candidate.is_file():
+            return candidate
+    return None

@@ -290,3 +290,25 @@ def save_workflow(workflow: Workflow, path: str | os.PathLike[str]) -> Path:
         raise
     workflow.path = target.resolve()
     return target
+
+
+def to_comfy_api(graph: Graph, node_ids: list[str] | None = None) -> dict[str, Any] | None:
+    """The graph as a ComfyUI API-format prompt, or None when the graph does not allow one.
+
+    ComfyUI's prompt has no node modes, so a graph that relies on muted or bypassed nodes among
+    ``node_ids`` (default: all) cannot be written faithfully and gives None.
+    """
+    ids = list(graph.nodes) if node_ids is None else node_ids
+    prompt: dict[str, Any] = {}
+    for node_id in ids:
+        node = graph.nodes[node_id]
+        if node.mode is not NodeMode.NORMAL:
+            return None
+        inputs: dict[str, Any] = dict(node.inputs)
+        for link in graph.links_into(node_id):
+            inputs[link.to_input] = [link.from_node, link.from_output]
+        item: dict[str, Any] = {"class_type": node.type, "inputs": inputs}
+        if node.title:
+            item["_meta"] = {"title": node.title}
+        prompt[node_id] = item
+    return prompt

@@ -23,6 +23,9 @@ class CacheEntry:
     ui: dict[str, Any] = field(default_factory=dict)
     files: tuple[str, ...] = ()
     nbytes: int = 0
+    #: Files the entry shows but does not list as outputs (previews); like ``files``, the entry
+    #: is only valid while they exist.
+    temp_files: tuple[str, ...] = ()
 
 
 def estimate_nbytes(value: Any, _depth: int = 0) -> int:

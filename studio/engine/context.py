@@ -44,6 +44,8 @@ class RunOptions:
     models_dir: Path | None = None
     #: Folder of the workflow file: relative file inputs are resolved against it.
     base_dir: Path | None = None
+    #: The workflow being run (its UI layout and metadata), for nodes that embed it in outputs.
+    workflow: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved_output_dir(self) -> Path:
@@ -60,16 +62,20 @@ _COUNTER_RE_CACHE: dict[tuple[str, str], re.Pattern[str]] = {}
 class RunContext:
     """Handed to ``Node.run`` as ``ctx``."""
 
-    __slots__ = ("_cancel", "_device", "_emit", "files", "node_id", "node_type", "options", "run_id", "ui")
+    __slots__ = ("_cancel", "_device", "_emit", "files", "graph", "node_id", "node_type", "options", "run_id",
+                 "temp_files", "ui")
 
     def __init__(self, run_id: int, node_id: str, node_type: str, options: RunOptions,
-                 cancel: CancelToken, emit: Callable[[Event], None]):
+                 cancel: CancelToken, emit: Callable[[Event], None], graph: Any = None):
         self.run_id = run_id
         self.node_id = node_id
         self.node_type = node_type
         self.options = options
         self.ui: dict[str, Any] = {}
         self.files: list[str] = []
+        self.temp_files: list[str] = []
+        #: The graph being run (read-only for nodes): lets a saver embed the workflow in its file.
+        self.graph = graph
         self._cancel = cancel
         self._emit = emit
         self._device: str | None = None
@@ -110,6 +116,11 @@ class RunContext:
     def add_output_file(self, path: str | os.PathLike[str]) -> None:
         """Record a file this node produced; it is listed in the run's report."""
         self.files.append(str(Path(path).resolve()))
+
+    def add_temp_file(self, path: str | os.PathLike[str]) -> None:
+        """Record a temporary file this node shows (a preview): not an output, but if it is
+        deleted the cached result is stale and the node runs again."""
+        self.temp_files.append(str(Path(path).resolve()))
 
     def reserve_output_file(self, prefix: str, extension: str) -> Path:
         """Create and return a new, empty file ``<prefix>_00001_.<ext>`` that no other run has.

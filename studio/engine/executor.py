@@ -244,7 +244,7 @@ class _Run:
             self.bypass(node_id, spec, kwargs, value_keys)
             return
 
-        ctx = RunContext(self.run_id, node_id, node_type, self.options, self.cancel, self.emit)
+        ctx = RunContext(self.run_id, node_id, node_type, self.options, self.cancel, self.emit, checked.graph)
         try:
             for name in wired:
                 inp = spec.input_map.get(name)
@@ -262,7 +262,7 @@ class _Run:
                 hasher.update(self.nonce + node_id.encode())
             signature = hasher.digest()
             entry = self.cache.get(signature) if cacheable else None
-            if entry is not None and not all(os.path.exists(f) for f in entry.files):
+            if entry is not None and not all(os.path.exists(f) for f in (*entry.files, *entry.temp_files)):
                 entry = None  # a file it saved was deleted: make it again
             if entry is not None:
                 self.values[node_id] = entry.outputs
@@ -295,7 +295,7 @@ class _Run:
             return
         files = tuple(ctx.files)
         if cacheable:
-            self.cache.put(signature, CacheEntry(outputs, ctx.ui, files, _entry_nbytes(outputs)))
+            self.cache.put(signature, CacheEntry(outputs, ctx.ui, files, _entry_nbytes(outputs), tuple(ctx.temp_files)))
         self.values[node_id] = outputs
         self.keys[node_id] = tuple(output_key(signature, i) for i in range(n_out))
         self.records[node_id] = NodeRecord(node_id, node_type, EXECUTED, seconds=seconds, ui=ctx.ui, files=files)

@@ -42,3 +42,21 @@ def resolve_device(name: str = "auto") -> str:
     if not mps_ok:
         raise DeviceError("device 'mps' was requested but Apple's Metal backend is not available here; use --device cpu or auto")
     return "mps"
+
+
+def unet_dtype(device: str) -> object:
+    """Half precision where it is fast and safe (CUDA, MPS), full precision on the CPU."""
+    import torch
+
+    kind = device.split(":")[0]
+    return torch.float16 if kind in ("cuda", "mps") else torch.float32
+
+
+def vae_dtype(device: str) -> object:
+    """The VAE decodes to black or noisy pictures in fp16 on some models: bf16 where the GPU has
+    it, otherwise fp32 (the VAE is small, so this costs little)."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32

@@ -1,0 +1,14 @@
+"""Stable Diffusion nodes: checkpoints, text encoding, sampling, VAE, latents and images.
+
+Modules import torch and diffusers inside ``run`` only, so loading the pack costs nothing until
+a model node actually runs.
+"""
+
+from nodes.sd import image, latent, vae
+from studio.api import NodePack
+
+NODE_PACK = NodePack(
+    name="sd",
+    description="Stable Diffusion 1.x, 2.x and SDXL: loaders, text encoding, sampling, VAE, latents and images.",
+    nodes=[*latent.NODES, *vae.NODES, *image.NODES],
+)

@@ -1,0 +1,166 @@
+"""Loading, saving, previewing and scaling images (ComfyUI's node and input names).
+
+torch and PIL are imported inside ``run`` so that listing nodes and running plain graphs stays fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from studio.api import Combo, Float, Input, Int, Node, Output, RunContext, String
+
+IMAGE_UPSCALE_METHODS = ("nearest-exact", "bilinear", "area", "bicubic", "lanczos")
+CROP_METHODS = ("disabled", "center")
+MAX_RESOLUTION = 16384
+
+
+class LoadImage(Node):
+    NAME = "LoadImage"
+    DISPLAY_NAME = "Load Image"
+    CATEGORY = "image"
+    DESCRIPTION = ("Load an image file. Its transparency becomes a MASK (1 where the image is transparent, "
+                   "the area to repaint), as in ComfyUI.")
+    INPUTS = [String("image", "", tooltip="A file in the inputs folder, or a path (absolute or relative to the workflow)")]
+    OUTPUTS = [Output("IMAGE", "IMAGE"), Output("MASK", "MASK")]
+
+    @classmethod
+    def validate(cls, **inputs: Any) -> str | None:
+        return None if inputs["image"].strip() else "no image chosen"
+
+    @classmethod
+    def fingerprint(cls, ctx: RunContext, **inputs: Any) -> str | None:
+        from studio.core.paths import find_input_file
+
+        path = find_input_file(inputs["image"], ctx.options.base_dir)
+        return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def run(self, ctx: RunContext, image: str) -> tuple[Any, Any]:
+        from studio.core.paths import find_input_file, input_file_candidates
+        from studio.imaging import load_image_file
+
+        path = find_input_file(image, ctx.options.base_dir)
+        if path is None:
+            looked = ", ".join(str(p.parent) for p in input_file_candidates(image, ctx.options.base_dir))
+            raise FileNotFoundError(f"image {image!r} was not found (looked in: {looked})")
+        try:
+            return load_image_file(path)
+        except OSError as exc:
+            raise ValueError(f"{path.name} could not be read as an image: {exc}") from None
+
+
+def _metadata(ctx: RunContext) -> dict[str, str]:
+    """PNG text chunks: our workflow, a ComfyUI prompt where the graph allows, A1111 parameters."""
+    from nodes.sd.metadata import png_text_chunks
+
+    return png_text_chunks(ctx.graph, ctx.node_id, ctx.options.workflow)
+
+
+class SaveImage(Node):
+    NAME = "SaveImage"
+    DISPLAY_NAME = "Save Image"
+    CATEGORY = "image"
+    DESCRIPTION = ("Save images as PNG files in the output folder, never overwriting one. Each file carries the "
+                   "workflow that made it: drop it on the editor to get the graph back.")
+    INPUTS = [Input("images", "IMAGE"),
+              String("filename_prefix", "Nuance", tooltip="File name start; may include sub-folders")]
+    OUTPUT_NODE = True
+
+    def run(self, ctx: RunContext, images: Any, filename_prefix: str) -> None:
+        from studio.imaging import save_png
+
+        chunks = _metadata(ctx)
+        saved = []
+        for image in images:
+            path = ctx.reserve_output_file(filename_prefix, "png")
+            save_png(image, path, chunks)
+            saved.append(str(path))
+        ctx.show(images=saved)
+
+
+class PreviewImage(Node):
+    NAME = "PreviewImage"
+    DISPLAY_NAME = "Preview Image"
+    CATEGORY = "image"
+    DESCRIPTION = "Show images without keeping them: they are written to a temporary folder, not the outputs."
+    INPUTS = [Input("images", "IMAGE")]
+    OUTPUT_NODE = True
+
+    def run(self, ctx: RunContext, images: Any) -> None:
+        from studio.core.paths import data_dir
+        from studio.imaging import save_png
+
+        folder = data_dir() / "temp"
+        folder.mkdir(parents=True, exist_ok=True)
+        chunks = _metadata(ctx)
+        shown = []
+        for image in images:
+            path = folder / f"preview_{uuid.uuid4().hex[:12]}.png"
+            save_png(image, path, chunks, compress_level=1)
+            ctx.add_temp_file(path)
+            shown.append(str(path))
+        ctx.show(images=shown)
+
+
+def _scale(image: Any, method: str, width: int, height: int, crop: str = "disabled") -> Any:
+    from studio.imaging import resize
+
+    if width == 0 and height == 0:
+        return image
+    old_h, old_w = image.shape[1:3]
+    if width == 0:
+        width = max(1, round(old_w * height / old_h))
+    elif height == 0:
+        height = max(1, round(old_h * width / old_w))
+    return resize(image.movedim(-1, 1), width, height, method, crop).movedim(1, -1).clamp(0, 1)
+
+
+class ImageScale(Node):
+    NAME = "ImageScale"
+    DISPLAY_NAME = "Upscale Image"
+    CATEGORY = "image/upscaling"
+    DESCRIPTION = "Resize images to a width and height; 0 for one of them keeps the aspect ratio."
+    INPUTS = [Input("image", "IMAGE"), Combo("upscale_method", IMAGE_UPSCALE_METHODS),
+              Int("width", 512, min=0, max=MAX_RESOLUTION), Int("height", 512, min=0, max=MAX_RESOLUTION),
+              Combo("crop", CROP_METHODS)]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, image: Any, upscale_method: str, width: int, height: int, crop: str) -> Any:
+        return _scale(image, upscale_method, width, height, crop)
+
+
+class ImageScaleBy(Node):
+    NAME = "ImageScaleBy"
+    DISPLAY_NAME = "Upscale Image By"
+    CATEGORY = "image/upscaling"
+    DESCRIPTION = "Resize images by a factor."
+    INPUTS = [Input("image", "IMAGE"), Combo("upscale_method", IMAGE_UPSCALE_METHODS),
+              Float("scale_by", 1.0, min=0.01, max=8.0)]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, image: Any, upscale_method: str, scale_by: float) -> Any:
+        height, width = image.shape[1:3]
+        return _scale(image, upscale_method, max(1, round(width * scale_by)), max(1, round(height * scale_by)))
+
+
+class ImageScaleToTotalPixels(Node):
+    NAME = "ImageScaleToTotalPixels"
+    DISPLAY_NAME = "Scale Image to Total Pixels"
+    CATEGORY = "image/upscaling"
+    DESCRIPTION = "Resize images to about a number of megapixels (1 = 1024×1024), keeping the aspect ratio."
+    INPUTS = [Input("image", "IMAGE"), Combo("upscale_method", IMAGE_UPSCALE_METHODS),
+              Float("megapixels", 1.0, min=0.01, max=16.0)]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, image: Any, upscale_method: str, megapixels: float) -> Any:
+        from studio.imaging import total_pixels_size
+
+        height, width = image.shape[1:3]
+        new_w, new_h = total_pixels_size(width, height, megapixels)
+        return _scale(image, upscale_method, new_w, new_h)
+
+
+NODES = [LoadImage, SaveImage, PreviewImage, ImageScale, ImageScaleBy, ImageScaleToTotalPixels]
+
+
