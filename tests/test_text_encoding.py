@@ -233,10 +233,13 @@ def test_bad_layer_is_refused(clip_l, tok_end, layer):
         TextEncoderSpec(clip_l, tok_end, layer=layer)
 
 
-def test_sd2_defaults_to_penultimate_with_final_norm(clip_l, tok_zero):
+def test_sd2_reads_the_loaded_last_layer_with_final_norm(clip_l, tok_zero):
+    # SD 2's encoder is loaded without its unused last block, so the model's last layer is the
+    # original's penultimate one: reading "last" (with the final norm) is ComfyUI's SD 2 default.
     ref = hf_forward(clip_l, chunk_ids([CAT], 0))
     cond = encode("cat", sd2_encoder(clip_l, tok_zero))
-    assert torch.allclose(cond, clip_l.final_layer_norm(ref.hidden_states[-2]), atol=1e-6)
+    assert torch.allclose(cond, clip_l.final_layer_norm(ref.hidden_states[-1]), atol=1e-6)
+    assert not torch.allclose(cond, clip_l.final_layer_norm(ref.hidden_states[-2]), atol=1e-3)
 
 
 # ------------------------------------------------------------------------------ SDXL

@@ -178,8 +178,12 @@ def sd1_encoder(model: Any, tokenizer: Any = None, *, layer: str | int = "last")
     return TextEncoderSpec(model, tokenizer or load_bundled_tokenizer(True), "clip_l", True, layer, True, False)
 
 
-def sd2_encoder(model: Any, tokenizer: Any = None, *, layer: str | int = "penultimate") -> TextEncoderSpec:
-    """SD2.x: OpenCLIP ViT-H/14, penultimate layer with the final layer norm, pads with 0."""
+def sd2_encoder(model: Any, tokenizer: Any = None, *, layer: str | int = "last") -> TextEncoderSpec:
+    """SD2.x: OpenCLIP ViT-H/14, penultimate layer with the final layer norm, pads with 0.
+
+    The loader builds this encoder without the file's unused last block (as diffusers does), so
+    the model's own last layer *is* the penultimate one of the original: hence ``"last"``.
+    """
     return TextEncoderSpec(model, tokenizer or load_bundled_tokenizer(False), "clip_h", False, layer, True, False)
 
 
