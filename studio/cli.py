@@ -58,6 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="no progress bar, summary or warnings on stderr (results still go to stdout)")
     run.add_argument("--verbose", "-v", action="store_true", help="print the traceback of a failing node")
 
+    models = commands.add_parser("models", help="list the model files found, with their type and hash",
+                                 description="List model files in the models folders: what each is (detected from "
+                                             "its contents) and the short SHA-256 hash model sites show.")
+    models.add_argument("action", nargs="?", choices=["list"], default="list")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    models.add_argument("--kind", choices=["checkpoints", "vae", "loras", "controlnet", "embeddings", "upscale_models"],
+                        help="only this kind of model")
+    models.add_argument("--no-hash", action="store_true", help="skip hashing (hashes of new files take a while)")
+    models.add_argument("--models-dir", type=Path, help="the models folder to list")
+
     nodes = commands.add_parser("nodes", help="list the installed node types")
     nodes.add_argument("--json", action="store_true", help="machine-readable description of every node")
     return parser
@@ -74,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "nodes":
             return _cmd_nodes(args)
+        if args.command == "models":
+            return _cmd_models(args)
         parser.print_help()
         return EXIT_OK
     except (NuanceError, OSError) as exc:
@@ -129,6 +141,46 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
         for spec in specs:
             description = spec.description.split(". ")[0].rstrip(".")
             print(f"  {spec.type:<28} {description}")
+    return EXIT_OK
+
+
+# -- models ------------------------------------------------------------------------------------
+def _cmd_models(args: argparse.Namespace) -> int:
+    from studio.models.detect import detect_file
+    from studio.models.files import short_hash
+    from studio.models.folders import KINDS, model_folders
+
+    if args.models_dir is not None and not args.models_dir.is_dir():
+        raise UsageError(f"--models-dir {args.models_dir}: no such folder")
+    folders = model_folders(args.models_dir)
+    entries: list[dict[str, Any]] = []
+    for kind in [args.kind] if args.kind else list(KINDS):
+        for name, path in folders.files(kind).items():
+            entry: dict[str, Any] = {"kind": kind, "name": name, "path": str(path)}
+            try:
+                info = detect_file(path)
+                entry.update(detected=info.kind, arch=info.arch, format=info.format, note=info.note)
+                if path.is_file():
+                    entry["size"] = path.stat().st_size
+                    if not args.no_hash:
+                        entry["hash"] = short_hash(path)
+            except NuanceError as exc:
+                entry.update(detected="broken", error=str(exc))
+            entries.append(entry)
+    if args.json:
+        json.dump({"models_dir": str(folders.root), "source": folders.source, "models": entries}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    print(f"models folder: {folders.root} (from {folders.source})")
+    if not entries:
+        print("no model files found; put checkpoints in " + str(folders.root / "checkpoints"))
+    for kind, group in itertools.groupby(entries, key=lambda e: e["kind"]):
+        print(kind)
+        for entry in group:
+            what = entry.get("error") or " ".join(
+                str(v) for v in (entry.get("detected"), entry.get("arch"), entry.get("note")) if v)
+            size = f"{entry['size'] / 1024**2:,.0f} MB" if "size" in entry else ""
+            print(f"  {entry.get('hash', ''):<10}  {entry['name']:<48} {size:>10}  {what}")
     return EXIT_OK
 
 
@@ -262,6 +314,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         resolve_device(device)  # fail now, with exit code 2, rather than inside the first model node
     if args.models_dir is not None and not args.models_dir.is_dir():
         raise UsageError(f"--models-dir {args.models_dir}: no such folder")
+    from studio.models.folders import configure
+
+    configure(args.models_dir)  # model choices in the workflow are checked against this folder
     registry = _registry(args.quiet)
     workflow = load_workflow(_workflow_path(args.workflow), registry)
     for warning in workflow.warnings:

@@ -1,0 +1,145 @@
+"""Loading checkpoints and VAEs from the models folders (ComfyUI's node and input names).
+
+Weights are loaded once per file (the model manager keys them by path, size and modification
+time); the nodes return light handles, so changing a prompt or a seed never reloads anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from studio.api import Boolean, Combo, Input, Int, Node, Output, RunContext
+
+
+def _choices(kind: str) -> Callable[[], list[str]]:
+    """The files of ``kind``, listed afresh each time the choices are asked for."""
+
+    def files() -> list[str]:
+        from studio.models.folders import model_folders
+
+        return model_folders().list(kind)
+
+    return files
+
+
+def _identity(ctx: RunContext, kind: str, name: str) -> tuple[Any, ...] | None:
+    from studio.models.folders import model_folders
+    from studio.models.memory import file_identity
+
+    try:
+        path = model_folders(ctx.options.models_dir).find(kind, name)
+    except Exception:
+        return None  # run() reports the missing file properly
+    if path.is_dir():
+        return tuple(file_identity(p) for p in sorted(path.rglob("*")) if p.is_file())
+    return file_identity(path)
+
+
+class CheckpointLoaderSimple(Node):
+    NAME = "CheckpointLoaderSimple"
+    DISPLAY_NAME = "Load Checkpoint"
+    CATEGORY = "loaders"
+    DESCRIPTION = ("Load a Stable Diffusion checkpoint (SD 1.x, SD 2.x or SDXL; a single .safetensors file or a "
+                   "diffusers folder) from the checkpoints folder. Works offline.")
+    INPUTS = [Combo("ckpt_name", _choices("checkpoints"), tooltip="A file in the checkpoints folder")]
+    OUTPUTS = [Output("MODEL", "MODEL"), Output("CLIP", "CLIP"), Output("VAE", "VAE")]
+
+    @classmethod
+    def fingerprint(cls, ctx: RunContext, **inputs: Any) -> Any:
+        return _identity(ctx, "checkpoints", inputs["ckpt_name"])
+
+    def run(self, ctx: RunContext, ckpt_name: str) -> tuple[Any, Any, Any]:
+        from studio.models.devices import unet_dtype
+        from studio.models.folders import model_folders
+        from studio.models.handles import ClipHandle, ModelHandle, model_sigmas_from
+        from studio.models.loader import load_checkpoint
+        from studio.models.memory import file_identity, model_manager
+        from studio.models.vae import VaeHandle
+
+        path = model_folders(ctx.options.models_dir).find("checkpoints", ckpt_name)
+        dtype = unet_dtype(ctx.device)
+        key = ("checkpoint", *_identity_of(path, file_identity), str(dtype))
+        ctx.progress(0, 1)
+        ckpt = model_manager().get(key, lambda: load_checkpoint(path, dtype=dtype))
+        ctx.progress(1, 1)
+        model = ModelHandle(ckpt.unet, ckpt.arch, ckpt.prediction_type, model_sigmas_from(ckpt.info.scheduler_config),
+                            latent_scale=ckpt.vae_scaling_factor, inpaint=ckpt.info.inpaint, name=ckpt_name)
+        encoders = _encoder_specs(ckpt)
+        clip = ClipHandle(encoders, ckpt.arch, name=ckpt_name)
+        if ckpt.vae is None:
+            raise ValueError(f"{ckpt_name} holds no VAE; load one with VAELoader")
+        vae = VaeHandle(ckpt.vae, force_upcast=ckpt.arch == "sdxl", name=ckpt_name)
+        return model, clip, vae
+
+
+def _identity_of(path: Any, file_identity: Any) -> tuple[Any, ...]:
+    if path.is_dir():
+        return (str(path.resolve()), *(file_identity(p)[1:] for p in sorted(path.rglob("*.safetensors"))))
+    return file_identity(path)
+
+
+def _encoder_specs(ckpt: Any) -> list[Any]:
+    """Text encoders with each architecture's defaults (SD 1: last layer; SD 2 and SDXL: penultimate)."""
+    from studio.models.text import sd1_encoder, sd2_encoder, sdxl_encoders
+
+    if ckpt.arch == "sdxl":
+        return sdxl_encoders(ckpt.text_encoders[0], ckpt.text_encoders[1], ckpt.tokenizers[0], ckpt.tokenizers[1])
+    if ckpt.arch == "sd2":
+        return [sd2_encoder(ckpt.text_encoders[0], ckpt.tokenizers[0])]
+    return [sd1_encoder(ckpt.text_encoders[0], ckpt.tokenizers[0])]
+
+
+class VAELoader(Node):
+    NAME = "VAELoader"
+    DISPLAY_NAME = "Load VAE"
+    CATEGORY = "loaders"
+    DESCRIPTION = "Load a VAE from the vae folder, to use instead of the checkpoint's own."
+    INPUTS = [Combo("vae_name", _choices("vae"), tooltip="A file in the vae folder")]
+    OUTPUTS = [Output("VAE", "VAE")]
+
+    @classmethod
+    def fingerprint(cls, ctx: RunContext, **inputs: Any) -> Any:
+        return _identity(ctx, "vae", inputs["vae_name"])
+
+    def run(self, ctx: RunContext, vae_name: str) -> Any:
+        from studio.models.folders import model_folders
+        from studio.models.loader import load_vae
+        from studio.models.memory import file_identity, model_manager
+        from studio.models.vae import VaeHandle
+
+        path = model_folders(ctx.options.models_dir).find("vae", vae_name)
+        key = ("vae", *_identity_of(path, file_identity))
+        vae = model_manager().get(key, lambda: load_vae(path))
+        return VaeHandle(vae, force_upcast=bool(getattr(vae.config, "force_upcast", False)), name=vae_name)
+
+
+class CLIPSetLastLayer(Node):
+    NAME = "CLIPSetLastLayer"
+    DISPLAY_NAME = "CLIP Set Last Layer"
+    CATEGORY = "conditioning"
+    DESCRIPTION = "Read the prompt from an earlier CLIP layer ('clip skip'): -1 is the last layer, -2 the one before."
+    INPUTS = [Input("clip", "CLIP"), Int("stop_at_clip_layer", -1, min=-24, max=-1)]
+    OUTPUTS = [Output("CLIP", "CLIP")]
+
+    def run(self, ctx: RunContext, clip: Any, stop_at_clip_layer: int) -> Any:
+        return clip.with_last_layer(stop_at_clip_layer)
+
+
+class ModelSamplingDiscrete(Node):
+    NAME = "ModelSamplingDiscrete"
+    DISPLAY_NAME = "Model Sampling Discrete"
+    CATEGORY = "advanced/model"
+    DESCRIPTION = ("Override what the model predicts: eps (most models) or v_prediction (SD 2.x 768-v and some "
+                   "fine-tunes), when detection guessed wrong; zsnr rescales the schedule to zero terminal SNR.")
+    INPUTS = [Input("model", "MODEL"), Combo("sampling", ["eps", "v_prediction"]), Boolean("zsnr", False)]
+    OUTPUTS = [Output("MODEL", "MODEL")]
+
+    def run(self, ctx: RunContext, model: Any, sampling: str, zsnr: bool) -> Any:
+        from studio.models.handles import zero_terminal_snr
+
+        sigmas = zero_terminal_snr(model.model_sigmas) if zsnr else model.model_sigmas
+        return model.clone(prediction_type="epsilon" if sampling == "eps" else "v_prediction", model_sigmas=sigmas)
+
+
+NODES = [CheckpointLoaderSimple, VAELoader, CLIPSetLastLayer, ModelSamplingDiscrete]

@@ -1,0 +1,98 @@
+"""The MODEL and CLIP values that flow between nodes (VAE lives in :mod:`studio.models.vae`).
+
+Handles are small and cheap to clone: they point at modules owned by the model manager, so
+nodes that change a setting (the CLIP layer, the prediction type) return a modified clone and
+never copy or reload weights. Their ``cache_nbytes`` is tiny, because the output cache must not
+count weights the model manager already accounts for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from studio.models.memory import model_manager
+from studio.models.sampling import ModelSigmas, sd_alphas_cumprod
+
+
+@dataclass(eq=False)
+class ModelHandle:
+    """MODEL: the denoising UNet and how to drive it."""
+
+    unet: Any
+    arch: str
+    prediction_type: str
+    model_sigmas: ModelSigmas
+    #: Raw VAE latents times this are what the UNet works on (0.18215 for SD 1/2, 0.13025 SDXL).
+    latent_scale: float = 0.18215
+    inpaint: bool = False
+    name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def clone(self, **changes: Any) -> ModelHandle:
+        return replace(self, **changes)
+
+    def cache_nbytes(self) -> int:
+        return 1024
+
+    def prepare(self, device: str, dtype: torch.dtype) -> Any:
+        """The UNet on ``device`` in ``dtype``, ready to run."""
+        module = model_manager().use(self.unet, device)
+        if next(module.parameters()).dtype != dtype:
+            module.to(dtype=dtype)
+        return module
+
+
+def model_sigmas_from(scheduler_config: dict[str, Any]) -> ModelSigmas:
+    """The training noise schedule a checkpoint was made with."""
+    alphas = sd_alphas_cumprod(
+        float(scheduler_config.get("beta_start", 0.00085)), float(scheduler_config.get("beta_end", 0.012)),
+        int(scheduler_config.get("num_train_timesteps", 1000)),
+        str(scheduler_config.get("beta_schedule", "scaled_linear")),
+    )
+    return ModelSigmas(alphas)
+
+
+def zero_terminal_snr(model_sigmas: ModelSigmas) -> ModelSigmas:
+    """Rescale the schedule so its last step is pure noise (Lin et al. 2023, 'zsnr')."""
+    alphas_bar_sqrt = (1 / (model_sigmas.sigmas.double() ** 2 + 1)).sqrt()
+    first, last = alphas_bar_sqrt[0].clone(), alphas_bar_sqrt[-1].clone()
+    alphas_bar_sqrt = (alphas_bar_sqrt - last) * first / (first - last)
+    alphas_cumprod = (alphas_bar_sqrt**2).clamp_min(4.8973451890853435e-08)  # keep sigma_max finite
+    return ModelSigmas(alphas_cumprod.float())
+
+
+@dataclass(eq=False)
+class ClipHandle:
+    """CLIP: the text encoder(s) with their tokenizers and the layer the prompt is read from."""
+
+    encoders: list[Any]
+    arch: str
+    name: str = ""
+
+    def clone(self, **changes: Any) -> ClipHandle:
+        return replace(self, **changes)
+
+    def cache_nbytes(self) -> int:
+        return 1024
+
+    def with_last_layer(self, stop_at_clip_layer: int) -> ClipHandle:
+        """CLIPSetLastLayer: -1 reads the last layer, -2 the one before, and so on.
+
+        SD 2.x encoders are loaded without their unused last block, so their layers count from
+        the penultimate one: -2 is the loaded model's last layer, and -1 (a layer SD 2 was never
+        trained to read) falls back to it too.
+        """
+        layer = min(-1, stop_at_clip_layer + 1) if self.arch == "sd2" else stop_at_clip_layer
+        return self.clone(encoders=[spec.with_layer(layer) for spec in self.encoders])
+
+    def encode(self, text: str, device: str, embeddings: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        from studio.models.text import encode_prompt
+
+        for spec in self.encoders:
+            model_manager().use(spec.model, device)
+        with torch.inference_mode():
+            cond, pooled = encode_prompt(text, self.encoders, embeddings=embeddings)
+        return cond.float().cpu(), None if pooled is None else pooled.float().cpu()
