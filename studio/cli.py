@@ -81,7 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(args_list)
         if args.command == "run":
-            return _cmd_run(args)
+            from studio.models.folders import configured
+
+            with configured(args.models_dir):  # model choices in the workflow are checked against it
+                return _cmd_run(args)
         if args.command == "nodes":
             return _cmd_nodes(args)
         if args.command == "models":
@@ -314,9 +317,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         resolve_device(device)  # fail now, with exit code 2, rather than inside the first model node
     if args.models_dir is not None and not args.models_dir.is_dir():
         raise UsageError(f"--models-dir {args.models_dir}: no such folder")
-    from studio.models.folders import configure
-
-    configure(args.models_dir)  # model choices in the workflow are checked against this folder
     registry = _registry(args.quiet)
     workflow = load_workflow(_workflow_path(args.workflow), registry)
     for warning in workflow.warnings:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import threading
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,6 +166,17 @@ def configure(models_dir: str | os.PathLike[str] | None) -> None:
     global _override
     with _override_lock:
         _override = None if models_dir is None else Path(models_dir).expanduser()
+
+
+@contextmanager
+def configured(models_dir: str | os.PathLike[str] | None) -> Iterator[None]:
+    """``configure(models_dir)`` for the duration of a block, then the previous setting again."""
+    previous = _override
+    configure(models_dir)
+    try:
+        yield
+    finally:
+        configure(previous)
 
 
 def model_folders(models_dir: str | os.PathLike[str] | None = None) -> ModelFolders:
