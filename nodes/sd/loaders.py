@@ -61,7 +61,7 @@ class CheckpointLoaderSimple(Node):
         dtype = unet_dtype(ctx.device)
         key = ("checkpoint", *_identity_of(path, file_identity), str(dtype))
         ctx.progress(0, 1)
-        ckpt = model_manager().get(key, lambda: load_checkpoint(path, dtype=dtype))
+        ckpt = model_manager().get(key, lambda: load_checkpoint(path, dtype=dtype), size_hint=_memory_needed(path, dtype))
         ctx.progress(1, 1)
         model = ModelHandle(ckpt.unet, ckpt.arch, ckpt.prediction_type, model_sigmas_from(ckpt.info.scheduler_config),
                             latent_scale=ckpt.vae_scaling_factor, inpaint=ckpt.info.inpaint, name=ckpt_name)
@@ -71,6 +71,15 @@ class CheckpointLoaderSimple(Node):
             raise ValueError(f"{ckpt_name} holds no VAE; load one with VAELoader")
         vae = VaeHandle(ckpt.vae, force_upcast=ckpt.arch == "sdxl", name=ckpt_name)
         return model, clip, vae
+
+
+def _memory_needed(path: Any, dtype: Any) -> int:
+    """About how much memory a checkpoint takes once loaded (files are mostly fp16)."""
+    import torch
+
+    files = [path] if path.is_file() else list(path.rglob("*.safetensors"))
+    size = sum(p.stat().st_size for p in files)
+    return size * 2 if dtype == torch.float32 else size
 
 
 def _identity_of(path: Any, file_identity: Any) -> tuple[Any, ...]:

@@ -43,12 +43,17 @@ class ModelManager:
         self._lock = threading.RLock()
         self.loads = 0
 
-    def get(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
-        """The object cached under ``key``, loading it (once) if needed."""
+    def get(self, key: tuple[Any, ...], load: Callable[[], Any], size_hint: int = 0) -> Any:
+        """The object cached under ``key``, loading it (once) if needed.
+
+        ``size_hint`` (bytes the load will take in memory) lets the manager unload least recently
+        used models first when the machine's free memory would not hold it.
+        """
         with self._lock:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
+            self._unload_for(size_hint)
         value = load()
         with self._lock:
             if key in self._loaded:  # loaded meanwhile by another thread
@@ -62,6 +67,18 @@ class ModelManager:
 
     def __len__(self) -> int:
         return len(self._loaded)
+
+    def _unload_for(self, size_hint: int) -> None:
+        if size_hint <= 0:
+            return
+        while self._loaded:
+            available = available_ram()
+            if available is None or available >= size_hint:
+                return
+            _, dropped = self._loaded.popitem(last=False)
+            self._forget(dropped)
+            del dropped
+            gc.collect()
 
     def use(self, module: Any, device: str) -> Any:
         """Put ``module`` on ``device`` for use now, offloading others if a GPU is short of memory."""
@@ -109,6 +126,25 @@ class ModelManager:
                 torch.cuda.empty_cache()
         except ImportError:  # pragma: no cover - torch is a dependency
             pass
+
+
+def available_ram() -> int | None:
+    """Bytes of memory the system can still give (Linux's MemAvailable); None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def free_memory(executor: Any = None) -> None:
+    """The "free memory" action: unload every model and drop cached outputs (which hold them)."""
+    if executor is not None:
+        executor.free_memory()
+    model_manager().free_memory()
 
 
 def _modules_of(value: Any) -> list[Any]:
