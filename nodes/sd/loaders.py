@@ -23,17 +23,22 @@ def _choices(kind: str) -> Callable[[], list[str]]:
     return files
 
 
-def _identity(ctx: RunContext, kind: str, name: str) -> tuple[Any, ...] | None:
-    from studio.models.folders import model_folders
+def _file_key(path: Any) -> tuple[Any, ...]:
+    """What identifies a model's content cheaply: path, size and modification time of its file(s)."""
     from studio.models.memory import file_identity
 
+    if path.is_dir():
+        return (str(path.resolve()), *(file_identity(p)[1:] for p in sorted(path.rglob("*")) if p.is_file()))
+    return file_identity(path)
+
+
+def _fingerprint(ctx: RunContext, kind: str, name: str) -> tuple[Any, ...] | None:
+    from studio.models.folders import model_folders
+
     try:
-        path = model_folders(ctx.options.models_dir).find(kind, name)
+        return _file_key(model_folders(ctx.options.models_dir).find(kind, name))
     except Exception:
         return None  # run() reports the missing file properly
-    if path.is_dir():
-        return tuple(file_identity(p) for p in sorted(path.rglob("*")) if p.is_file())
-    return file_identity(path)
 
 
 class CheckpointLoaderSimple(Node):
@@ -47,19 +52,19 @@ class CheckpointLoaderSimple(Node):
 
     @classmethod
     def fingerprint(cls, ctx: RunContext, **inputs: Any) -> Any:
-        return _identity(ctx, "checkpoints", inputs["ckpt_name"])
+        return _fingerprint(ctx, "checkpoints", inputs["ckpt_name"])
 
     def run(self, ctx: RunContext, ckpt_name: str) -> tuple[Any, Any, Any]:
         from studio.models.devices import unet_dtype
         from studio.models.folders import model_folders
         from studio.models.handles import ClipHandle, ModelHandle, model_sigmas_from
         from studio.models.loader import load_checkpoint
-        from studio.models.memory import file_identity, model_manager
+        from studio.models.memory import model_manager
         from studio.models.vae import VaeHandle
 
         path = model_folders(ctx.options.models_dir).find("checkpoints", ckpt_name)
         dtype = unet_dtype(ctx.device)
-        key = ("checkpoint", *_identity_of(path, file_identity), str(dtype))
+        key = ("checkpoint", *_file_key(path), str(dtype))
         ctx.progress(0, 1)
         ckpt = model_manager().get(key, lambda: load_checkpoint(path, dtype=dtype), size_hint=_memory_needed(path, dtype))
         ctx.progress(1, 1)
@@ -80,12 +85,6 @@ def _memory_needed(path: Any, dtype: Any) -> int:
     files = [path] if path.is_file() else list(path.rglob("*.safetensors"))
     size = sum(p.stat().st_size for p in files)
     return size * 2 if dtype == torch.float32 else size
-
-
-def _identity_of(path: Any, file_identity: Any) -> tuple[Any, ...]:
-    if path.is_dir():
-        return (str(path.resolve()), *(file_identity(p)[1:] for p in sorted(path.rglob("*.safetensors"))))
-    return file_identity(path)
 
 
 def _encoder_specs(ckpt: Any) -> list[Any]:
@@ -109,16 +108,16 @@ class VAELoader(Node):
 
     @classmethod
     def fingerprint(cls, ctx: RunContext, **inputs: Any) -> Any:
-        return _identity(ctx, "vae", inputs["vae_name"])
+        return _fingerprint(ctx, "vae", inputs["vae_name"])
 
     def run(self, ctx: RunContext, vae_name: str) -> Any:
         from studio.models.folders import model_folders
         from studio.models.loader import load_vae
-        from studio.models.memory import file_identity, model_manager
+        from studio.models.memory import model_manager
         from studio.models.vae import VaeHandle
 
         path = model_folders(ctx.options.models_dir).find("vae", vae_name)
-        key = ("vae", *_identity_of(path, file_identity))
+        key = ("vae", *_file_key(path))
         vae = model_manager().get(key, lambda: load_vae(path))
         return VaeHandle(vae, force_upcast=bool(getattr(vae.config, "force_upcast", False)), name=vae_name)
 

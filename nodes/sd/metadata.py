@@ -30,7 +30,8 @@ def png_text_chunks(graph: Graph | None, node_id: str, workflow: Any = None) -> 
     ui = getattr(workflow, "ui", {}) or {}
     meta = getattr(workflow, "meta", {}) or {}
     chunks = {"nuance": json.dumps(workflow_to_dict(Workflow(graph, ui=ui, meta=meta)), ensure_ascii=False)}
-    needed = [n for n in graph.nodes if n in graph.upstream([node_id])]
+    upstream = graph.upstream([node_id])
+    needed = [n for n in graph.nodes if n in upstream]
     prompt = to_comfy_api(graph, needed)
     if prompt is not None:
         chunks["prompt"] = json.dumps(prompt, ensure_ascii=False)
