@@ -149,7 +149,7 @@ def test_img2img_end_to_end(capsys, models_dir, tmp_path, small_png, ckpt):
     assert run["nodes"]["11"]["type"] == "VAEEncode"
     [saved] = run["outputs"]
     chunks = check_saved_png(saved, ckpt=ckpt, seed=5)
-    assert "Denoising strength: 0.6" in chunks["parameters"]
+    assert "Denoising strength: 0.5" in chunks["parameters"]  # the bundled img2img default
 
 
 # -- seeds ------------------------------------------------------------------------------------------
@@ -231,12 +231,13 @@ def test_missing_checkpoint_is_bad_input(capsys, models_dir, tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_workflow_default_checkpoint_absent_is_bad_input(capsys, models_dir):
-    """The bundled workflow names SD 1.5, which the tiny models folder lacks: refused before running."""
-    code = main(["run", "txt2img", "--models-dir", str(models_dir)])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert "node 4 (CheckpointLoaderSimple)" in err and "not one of the choices" in err
+def test_the_bundled_demo_checkpoint_is_found_whatever_the_models_folder(capsys, models_dir):
+    """resources/models is always searched (last), so the workflows' default model is always there."""
+    code = main(["models", "--json", "--no-hash", "--kind", "checkpoints", "--models-dir", str(models_dir)])
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    assert code == 0
+    assert listed["nuance-demo.safetensors"]["arch"] == "sd1"
+    assert "tiny.safetensors" in listed
 
 
 def _broken_models(tmp_path: Path, models_dir: Path) -> Path:
@@ -277,7 +278,7 @@ def test_models_list_json(capsys, models_dir, tmp_path):
     assert code == 0, captured.err
     listing = json.loads(captured.out)
     assert listing["source"] == "--models-dir"
-    entries = {e["name"]: e for e in listing["models"]}
+    entries = {e["name"]: e for e in listing["models"] if Path(e["path"]).is_relative_to(root)}
     assert set(entries) == {SINGLE, "broken.safetensors", "old.ckpt", DIFFUSERS}
 
     tiny = entries[SINGLE]

@@ -1,0 +1,1 @@
+"""Training code for models shipped with Nuance Studio (not installed with the app)."""
