@@ -83,8 +83,9 @@ def _cond_kwargs(entry: tuple[torch.Tensor, dict[str, Any]], model: ModelHandle,
 
 def _inpaint_concat(model: ModelHandle, extras: dict[str, Any], latent: torch.Tensor, device: str,
                     dtype: torch.dtype) -> torch.Tensor | None:
-    """The 5 extra input channels of an inpainting UNet: mask (1 = repaint) and masked-image latent.
-    Without an inpaint conditioning the whole picture is to be painted, as ComfyUI does."""
+    """The 5 extra input channels of an inpainting UNet: mask (1 = repaint, rounded as ComfyUI
+    does) and masked-image latent. Without an inpaint conditioning the whole picture is to be
+    painted, from an empty (zero) latent."""
     if not model.inpaint:
         return None
     batch, _, height, width = latent.shape
@@ -93,7 +94,7 @@ def _inpaint_concat(model: ModelHandle, extras: dict[str, Any], latent: torch.Te
     if mask is None or image is None:
         mask = torch.ones(batch, 1, height, width)
         image = torch.zeros(batch, 4, height, width)
-    mask = torch.nn.functional.interpolate(mask.float(), size=(height, width), mode="bilinear")
+    mask = torch.nn.functional.interpolate(mask.float(), size=(height, width), mode="bilinear").round()
     image = image.float() * model.latent_scale  # raw VAE latents, into the model's space
     if image.shape[-2:] != (height, width):
         image = torch.nn.functional.interpolate(image, size=(height, width), mode="bilinear")
@@ -151,11 +152,14 @@ def run_sampler(model: ModelHandle, request: SamplingRequest, device: str = "cpu
     with torch.inference_mode():
         samples = sample(request.sampler_name, denoiser, x, sigmas.to(device), noise_sampler=noise,
                          callback=callback, check_cancelled=check_cancelled)
-    samples = samples.float().cpu()
+    samples = samples.float().cpu() / model.latent_scale
     if mask is not None:
-        keep = CFGDenoiser._fit_mask(mask.float(), samples)
-        samples = samples * keep + latent_image * (1 - keep)
-    result["samples"] = samples / model.latent_scale
+        change = CFGDenoiser._fit_mask(mask.float(), samples)
+        original = request.latent["samples"].float()
+        blended = samples * change + original * (1 - change)
+        # Where nothing may change, the input latent comes back bit for bit (no scale round trip).
+        samples = torch.where(change > 0, blended, original)
+    result["samples"] = samples
     return result
 
 

@@ -1,0 +1,314 @@
+"""Mask and image tools (ComfyUI's node and input names): grow, feather, invert, threshold,
+combine, convert, composite, blend, blur, quantize, crop.
+
+MASK is ``[B, H, W]`` float in 0..1 with 1 = the area to change; IMAGE is ``[B, H, W, C]``.
+torch is imported inside ``run`` so listing nodes stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.api import Boolean, Combo, Float, Input, Int, Node, Output, RunContext
+
+MAX = 16384
+
+
+def _as_mask(mask: Any) -> Any:
+    return mask[None] if mask.dim() == 2 else mask
+
+
+class GrowMask(Node):
+    NAME = "GrowMask"
+    DISPLAY_NAME = "Grow Mask"
+    CATEGORY = "mask"
+    DESCRIPTION = "Grow the mask by some pixels (or shrink it, with a negative amount)."
+    INPUTS = [Input("mask", "MASK"), Int("expand", 0, min=-MAX, max=MAX),
+              Boolean("tapered_corners", True, tooltip="Grow in a diamond (rounder) rather than a square")]
+    OUTPUTS = [Output("MASK", "MASK")]
+
+    def run(self, ctx: RunContext, mask: Any, expand: int, tapered_corners: bool) -> Any:
+        return grow(_as_mask(mask), expand, tapered_corners)
+
+
+def grow(mask: Any, expand: int, tapered_corners: bool = True) -> Any:
+    """Dilate (expand > 0) or erode (expand < 0) by |expand| pixels, one 3×3 step at a time;
+    soft values are kept (the largest, or smallest, of the neighbourhood)."""
+    out = mask[:, None].float()
+    for _ in range(abs(expand)):
+        out = _morph_step(out, expand > 0, tapered_corners)
+    return out[:, 0].to(mask.dtype)
+
+
+def _morph_step(mask: Any, dilate: bool, tapered: bool) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    pad = F.pad(mask, (1, 1, 1, 1), value=0.0 if dilate else 1.0)
+    if not tapered:  # the full 3×3 square
+        return F.max_pool2d(pad, 3, 1) if dilate else -F.max_pool2d(-pad, 3, 1)
+    centre = pad[:, :, 1:-1, 1:-1]
+    plus = torch.stack([centre, pad[:, :, :-2, 1:-1], pad[:, :, 2:, 1:-1], pad[:, :, 1:-1, :-2], pad[:, :, 1:-1, 2:]])
+    return plus.max(0).values if dilate else plus.min(0).values
+
+
+class FeatherMask(Node):
+    NAME = "FeatherMask"
+    DISPLAY_NAME = "Feather Mask"
+    CATEGORY = "mask"
+    DESCRIPTION = "Fade the mask out towards each edge of the picture over the given number of pixels."
+    INPUTS = [Input("mask", "MASK"), *(Int(side, 0, min=0, max=MAX) for side in ("left", "top", "right", "bottom"))]
+    OUTPUTS = [Output("MASK", "MASK")]
+
+    def run(self, ctx: RunContext, mask: Any, left: int, top: int, right: int, bottom: int) -> Any:
+        out = _as_mask(mask).clone()
+        height, width = out.shape[-2:]
+        for x in range(min(left, width)):
+            out[:, :, x] *= (x + 1) / left
+        for y in range(min(top, height)):
+            out[:, y, :] *= (y + 1) / top
+        for x in range(min(right, width)):
+            out[:, :, width - 1 - x] *= (x + 1) / right
+        for y in range(min(bottom, height)):
+            out[:, height - 1 - y, :] *= (y + 1) / bottom
+        return out
+
+
+class InvertMask(Node):
+    NAME = "InvertMask"
+    DISPLAY_NAME = "Invert Mask"
+    CATEGORY = "mask"
+    DESCRIPTION = "1 becomes 0 and 0 becomes 1: change everything that was kept, keep what was changed."
+    INPUTS = [Input("mask", "MASK")]
+    OUTPUTS = [Output("MASK", "MASK")]
+
+    def run(self, ctx: RunContext, mask: Any) -> Any:
+        return 1.0 - _as_mask(mask)
+
+
+class ThresholdMask(Node):
+    NAME = "ThresholdMask"
+    DISPLAY_NAME = "Threshold Mask"
+    CATEGORY = "mask"
+    DESCRIPTION = "A hard mask: 1 where the mask is above the value, else 0."
+    INPUTS = [Input("mask", "MASK"), Float("value", 0.5, min=0.0, max=1.0)]
+    OUTPUTS = [Output("MASK", "MASK")]
+
+    def run(self, ctx: RunContext, mask: Any, value: float) -> Any:
+        return (_as_mask(mask) > value).float()
+
+
+COMPOSITE_OPERATIONS = ("multiply", "add", "subtract", "and", "or", "xor")
+
+
+class MaskComposite(Node):
+    NAME = "MaskComposite"
+    DISPLAY_NAME = "Mask Composite"
+    CATEGORY = "mask"
+    DESCRIPTION = "Combine source into destination at (x, y); the result has the destination's size."
+    INPUTS = [Input("destination", "MASK"), Input("source", "MASK"), Int("x", 0, min=0, max=MAX), Int("y", 0, min=0, max=MAX),
+              Combo("operation", COMPOSITE_OPERATIONS)]
+    OUTPUTS = [Output("MASK", "MASK")]
+
+    def run(self, ctx: RunContext, destination: Any, source: Any, x: int, y: int, operation: str) -> Any:
+        out = _as_mask(destination).clone()
+        src = _as_mask(source)
+        height, width = out.shape[-2:]
+        if x >= width or y >= height:
+            return out
+        h, w = min(src.shape[-2], height - y), min(src.shape[-1], width - x)
+        region = out[:, y:y + h, x:x + w]
+        part = src[:, :h, :w].to(out.dtype)
+        if operation == "multiply":
+            result = region * part
+        elif operation == "add":
+            result = region + part
+        elif operation == "subtract":
+            result = region - part
+        else:
+            a, b = region.round().bool(), part.round().bool()
+            result = {"and": a & b, "or": a | b, "xor": a ^ b}[operation].to(out.dtype)
+        out[:, y:y + h, x:x + w] = result
+        return out.clamp(0, 1)
+
+
+class MaskToImage(Node):
+    NAME = "MaskToImage"
+    DISPLAY_NAME = "Convert Mask to Image"
+    CATEGORY = "mask"
+    DESCRIPTION = "Show a mask as a grey picture (white = 1)."
+    INPUTS = [Input("mask", "MASK")]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, mask: Any) -> Any:
+        return _as_mask(mask)[..., None].expand(-1, -1, -1, 3).clone()
+
+
+class ImageToMask(Node):
+    NAME = "ImageToMask"
+    DISPLAY_NAME = "Convert Image to Mask"
+    CATEGORY = "mask"
+    DESCRIPTION = "Use one channel of a picture as a mask."
+    INPUTS = [Input("image", "IMAGE"), Combo("channel", ["red", "green", "blue", "alpha"])]
+    OUTPUTS = [Output("MASK", "MASK")]
+
+    def run(self, ctx: RunContext, image: Any, channel: str) -> Any:
+        index = ["red", "green", "blue", "alpha"].index(channel)
+        if index >= image.shape[-1]:
+            raise ValueError(f"the image has no {channel} channel ({image.shape[-1]} channels)")
+        return image[..., index].clone()
+
+
+class ImageColorToMask(Node):
+    NAME = "ImageColorToMask"
+    DISPLAY_NAME = "Image Color to Mask"
+    CATEGORY = "mask"
+    DESCRIPTION = "A mask of the pixels of one exact colour, given as 0xRRGGBB (e.g. 16711680 for red)."
+    INPUTS = [Input("image", "IMAGE"), Int("color", 0, min=0, max=0xFFFFFF)]
+    OUTPUTS = [Output("MASK", "MASK")]
+
+    def run(self, ctx: RunContext, image: Any, color: int) -> Any:
+        import torch
+
+        rgb = (image[..., :3].clamp(0, 1) * 255).round().to(torch.int64)
+        packed = (rgb[..., 0] << 16) + (rgb[..., 1] << 8) + rgb[..., 2]
+        return (packed == color).float()
+
+
+class ImageCompositeMasked(Node):
+    NAME = "ImageCompositeMasked"
+    DISPLAY_NAME = "Image Composite Masked"
+    CATEGORY = "image"
+    DESCRIPTION = "Paste source onto destination at (x, y), through the mask if one is given."
+    INPUTS = [Input("destination", "IMAGE"), Input("source", "IMAGE"), Int("x", 0, min=0, max=MAX, step=8),
+              Int("y", 0, min=0, max=MAX, step=8), Boolean("resize_source", False), Input("mask", "MASK", optional=True)]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, destination: Any, source: Any, x: int, y: int, resize_source: bool,
+            mask: Any = None) -> Any:
+        from studio.imaging import resize
+
+        out = destination.clone()
+        height, width = out.shape[1:3]
+        if resize_source:
+            source = resize(source.movedim(-1, 1), width, height, "bilinear").movedim(1, -1)
+        if x >= width or y >= height:
+            return out
+        h, w = min(source.shape[1], height - y), min(source.shape[2], width - x)
+        part = source[:, :h, :w, : out.shape[-1]]
+        region = out[:, y:y + h, x:x + w]
+        if mask is None:
+            out[:, y:y + h, x:x + w] = part
+        else:
+            m = _as_mask(mask)
+            if m.shape[-2:] != source.shape[1:3]:
+                m = resize(m[:, None], source.shape[2], source.shape[1], "bilinear")[:, 0]
+            m = m[:, :h, :w, None]
+            out[:, y:y + h, x:x + w] = part * m + region * (1 - m)
+        return out
+
+
+BLEND_MODES = ("normal", "multiply", "screen", "overlay", "soft_light", "difference")
+
+
+class ImageBlend(Node):
+    NAME = "ImageBlend"
+    DISPLAY_NAME = "Image Blend"
+    CATEGORY = "image/postprocessing"
+    DESCRIPTION = "Blend image2 over image1 with a blend mode; blend_factor 0 keeps image1, 1 gives the blend."
+    INPUTS = [Input("image1", "IMAGE"), Input("image2", "IMAGE"), Float("blend_factor", 0.5, min=0.0, max=1.0),
+              Combo("blend_mode", BLEND_MODES)]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, image1: Any, image2: Any, blend_factor: float, blend_mode: str) -> Any:
+        import torch
+
+        from studio.imaging import resize
+
+        if image2.shape[1:3] != image1.shape[1:3]:
+            image2 = resize(image2.movedim(-1, 1), image1.shape[2], image1.shape[1], "bicubic", "center").movedim(1, -1)
+        a, b = image1, image2.clamp(0, 1)
+        if blend_mode == "normal":
+            blended = b
+        elif blend_mode == "multiply":
+            blended = a * b
+        elif blend_mode == "screen":
+            blended = 1 - (1 - a) * (1 - b)
+        elif blend_mode == "overlay":
+            blended = torch.where(a <= 0.5, 2 * a * b, 1 - 2 * (1 - a) * (1 - b))
+        elif blend_mode == "soft_light":
+            g = torch.where(a <= 0.25, ((16 * a - 12) * a + 4) * a, torch.sqrt(a))
+            blended = torch.where(b <= 0.5, a - (1 - 2 * b) * a * (1 - a), a + (2 * b - 1) * (g - a))
+        else:
+            blended = (a - b).abs()
+        return (a * (1 - blend_factor) + blended * blend_factor).clamp(0, 1)
+
+
+class ImageBlur(Node):
+    NAME = "ImageBlur"
+    DISPLAY_NAME = "Image Blur"
+    CATEGORY = "image/postprocessing"
+    DESCRIPTION = "Gaussian blur."
+    INPUTS = [Input("image", "IMAGE"), Int("blur_radius", 1, min=1, max=31), Float("sigma", 1.0, min=0.1, max=10.0)]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, image: Any, blur_radius: int, sigma: float) -> Any:
+        return gaussian_blur(image, blur_radius, sigma)
+
+
+def gaussian_blur(image: Any, radius: int, sigma: float) -> Any:
+    """Separable Gaussian blur of ``[B, H, W, C]`` with reflected edges."""
+    import torch
+    import torch.nn.functional as F
+
+    size = radius * 2 + 1
+    x = torch.arange(size, dtype=torch.float32) - radius
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    channels = image.shape[-1]
+    t = image.movedim(-1, 1).float()
+    t = F.pad(t, (radius, radius, radius, radius), mode="reflect" if min(t.shape[-2:]) > radius else "replicate")
+    t = F.conv2d(t, kernel.view(1, 1, 1, size).repeat(channels, 1, 1, 1), groups=channels)
+    t = F.conv2d(t, kernel.view(1, 1, size, 1).repeat(channels, 1, 1, 1), groups=channels)
+    return t.movedim(1, -1).to(image.dtype)
+
+
+class ImageQuantize(Node):
+    NAME = "ImageQuantize"
+    DISPLAY_NAME = "Image Quantize"
+    CATEGORY = "image/postprocessing"
+    DESCRIPTION = "Reduce the picture to a number of colours (a palette), optionally dithered."
+    INPUTS = [Input("image", "IMAGE"), Int("colors", 256, min=1, max=256), Combo("dither", ["none", "floyd-steinberg"])]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, image: Any, colors: int, dither: str) -> Any:
+        import torch
+        from PIL import Image
+
+        from studio.imaging import pil_to_tensor, tensor_to_pil
+
+        mode = Image.Dither.FLOYDSTEINBERG if dither == "floyd-steinberg" else Image.Dither.NONE
+        out = []
+        for item in image:
+            pil = tensor_to_pil(item[..., :3])
+            palette = pil.quantize(colors=colors, dither=Image.Dither.NONE)
+            out.append(pil_to_tensor(pil.quantize(colors=colors, palette=palette, dither=mode)))
+        return torch.stack(out)
+
+
+class ImageCrop(Node):
+    NAME = "ImageCrop"
+    DISPLAY_NAME = "Image Crop"
+    CATEGORY = "image/transform"
+    DESCRIPTION = "Cut a width × height rectangle out of the picture, starting at (x, y)."
+    INPUTS = [Input("image", "IMAGE"), Int("width", 512, min=1, max=MAX), Int("height", 512, min=1, max=MAX),
+              Int("x", 0, min=0, max=MAX), Int("y", 0, min=0, max=MAX)]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, image: Any, width: int, height: int, x: int, y: int) -> Any:
+        x, y = min(x, image.shape[2] - 1), min(y, image.shape[1] - 1)
+        return image[:, y:y + height, x:x + width, :].clone()
+
+
+NODES = [GrowMask, FeatherMask, InvertMask, ThresholdMask, MaskComposite, MaskToImage, ImageToMask, ImageColorToMask,
+         ImageCompositeMasked, ImageBlend, ImageBlur, ImageQuantize, ImageCrop]
