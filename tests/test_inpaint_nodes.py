@@ -9,7 +9,6 @@ the prompt asks, keep the rest) on the bundled demo model, whose toy world a cla
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,9 @@ import tiny_models  # tests/ is on sys.path (pytest's default import mode)
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from tensor_sources import ImageSource, MaskSource, source
 
-from studio.api import Input, Int, Node, Output, String
+from studio.api import Input, Int, Node, Output
 from studio.core.graph import Graph
 from studio.engine import Executor, RunOptions
 from studio.models import folders
@@ -30,24 +30,6 @@ CKPT, INPAINT_CKPT = "tiny.safetensors", "tiny_inpaint.safetensors"
 
 
 # -- test-only nodes --------------------------------------------------------------------------------
-class ImageSource(Node):
-    NAME = "Image"
-    INPUTS = [String("data", "[]")]
-    OUTPUTS = [Output("IMAGE", "IMAGE")]
-
-    def run(self, ctx, data):
-        return torch.tensor(json.loads(data), dtype=torch.float32)
-
-
-class MaskSource(Node):
-    NAME = "Mask"
-    INPUTS = [String("data", "[]")]
-    OUTPUTS = [Output("MASK", "MASK")]
-
-    def run(self, ctx, data):
-        return torch.tensor(json.loads(data), dtype=torch.float32)
-
-
 class Repaint(Node):
     """Stands in for a sampler's repainted crop: seeded values in 0.6..1, the same size as its input."""
 
@@ -74,12 +56,6 @@ def executor(registry, tmp_path: Path, models_dir: Path):
         registry.register(cls, pack="t")
     with folders.configured(models_dir):  # model choices are checked against the process's folders
         yield Executor(registry, options=RunOptions(output_dir=tmp_path / "out", device="cpu", models_dir=models_dir))
-
-
-def source(graph: Graph, value: torch.Tensor) -> str:
-    """A ``t.Image`` (4-D) or ``t.Mask`` (3-D) node giving exactly ``value``."""
-    kind = {4: "t.Image", 3: "t.Mask"}[value.dim()]
-    return graph.add_node(kind, {"data": json.dumps(value.tolist())}).id
 
 
 def run_ok(executor: Executor, graph: Graph, *targets: str) -> dict[str, tuple[Any, ...]]:

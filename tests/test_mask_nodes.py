@@ -8,49 +8,24 @@ MASK is ``[B, H, W]`` with 1 = the area to change; IMAGE is ``[B, H, W, C]`` in 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from tensor_sources import ImageSource, MaskSource, source
 
-from studio.api import Node, Output, String
 from studio.core.graph import Graph
 from studio.engine import Executor, RunOptions
 
 
 # -- test-only sources ----------------------------------------------------------------------------
-class ImageSource(Node):
-    NAME = "Image"
-    INPUTS = [String("data", "[]")]
-    OUTPUTS = [Output("IMAGE", "IMAGE")]
-
-    def run(self, ctx, data):
-        return torch.tensor(json.loads(data), dtype=torch.float32)
-
-
-class MaskSource(Node):
-    NAME = "Mask"
-    INPUTS = [String("data", "[]")]
-    OUTPUTS = [Output("MASK", "MASK")]
-
-    def run(self, ctx, data):
-        return torch.tensor(json.loads(data), dtype=torch.float32)
-
-
 @pytest.fixture
 def executor(registry, tmp_path: Path) -> Executor:
     registry.register(ImageSource, pack="t")
     registry.register(MaskSource, pack="t")
     return Executor(registry, options=RunOptions(output_dir=tmp_path / "out", device="cpu"))
-
-
-def source(graph: Graph, value: torch.Tensor) -> str:
-    """A ``t.Image`` (4-D) or ``t.Mask`` (3-D) node giving exactly ``value``."""
-    kind = {4: "t.Image", 3: "t.Mask"}[value.dim()]
-    return graph.add_node(kind, {"data": json.dumps(value.tolist())}).id
 
 
 def outcome(executor: Executor, node_type: str, tensors: dict[str, torch.Tensor], **values: Any):
