@@ -124,6 +124,17 @@ def bislerp(samples: torch.Tensor, width: int, height: int) -> torch.Tensor:
     return work.to(original_dtype)
 
 
+def fill_missing_side(old_w: int, old_h: int, width: int, height: int, minimum: int = 1) -> tuple[int, int]:
+    """A target size where 0 for one side means "keep the aspect ratio" (both 0: unchanged)."""
+    if width == 0 and height == 0:
+        return old_w, old_h
+    if width == 0:
+        width = max(minimum, round(old_w * height / old_h))
+    elif height == 0:
+        height = max(minimum, round(old_h * width / old_w))
+    return width, height
+
+
 def total_pixels_size(width: int, height: int, megapixels: float) -> tuple[int, int]:
     """The size with the same aspect ratio and about ``megapixels`` million pixels."""
     scale = math.sqrt(megapixels * 1024 * 1024 / (width * height))

@@ -104,15 +104,12 @@ class PreviewImage(Node):
 
 
 def _scale(image: Any, method: str, width: int, height: int, crop: str = "disabled") -> Any:
-    from studio.imaging import resize
+    from studio.imaging import fill_missing_side, resize
 
     if width == 0 and height == 0:
         return image
     old_h, old_w = image.shape[1:3]
-    if width == 0:
-        width = max(1, round(old_w * height / old_h))
-    elif height == 0:
-        height = max(1, round(old_h * width / old_w))
+    width, height = fill_missing_side(old_w, old_h, width, height)
     return resize(image.movedim(-1, 1), width, height, method, crop).movedim(1, -1).clamp(0, 1)
 
 

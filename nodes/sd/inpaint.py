@@ -73,8 +73,7 @@ class SetLatentNoiseMask(Node):
 
     def run(self, ctx: RunContext, samples: dict[str, Any], mask: Any) -> dict[str, Any]:
         out = dict(samples)
-        m = mask[None] if mask.dim() == 2 else mask
-        out["noise_mask"] = m[:, None].float() if m.dim() == 3 else m.float()
+        out["noise_mask"] = _fit_mask(mask, *mask.shape[-2:])  # [B, 1, H, W] at the mask's own size
         return out
 
 

@@ -46,13 +46,12 @@ class LatentUpscale(Node):
 
     def run(self, ctx: RunContext, samples: dict[str, Any], upscale_method: str, width: int, height: int,
             crop: str) -> dict[str, Any]:
+        from studio.imaging import fill_missing_side
+
         if width == 0 and height == 0:
             return samples
         old_h, old_w = (d * 8 for d in samples["samples"].shape[-2:])
-        if width == 0:
-            width = max(64, round(old_w * height / old_h))
-        elif height == 0:
-            height = max(64, round(old_h * width / old_w))
+        width, height = fill_missing_side(old_w, old_h, width, height, minimum=64)
         return _resized(samples, upscale_method, width, height, crop)
 
 
