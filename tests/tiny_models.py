@@ -145,3 +145,58 @@ def write_tiny_diffusers(folder: str | Path, *, seed: int = 0) -> Path:
     }
     (folder / "model_index.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
     return folder
+
+
+# -- LoRA files for the tiny model ----------------------------------------------------------------
+LORA_LAYOUTS = ("kohya", "peft", "ldm")
+
+
+def tiny_lora_targets(parts: TinyComponents) -> dict[str, dict[str, torch.Size]]:
+    """What the tiny LoRAs adapt: every linear layer and convolution of the UNet's attention blocks,
+    the ResNets' 3×3 convolutions (LoCon) and the text encoder's attention and MLP layers."""
+    unet = {name: module.weight.shape for name, module in parts.unet.named_modules()
+            if ("attentions" in name and isinstance(module, torch.nn.Linear | torch.nn.Conv2d))
+            or ("resnets" in name and name.endswith(("conv1", "conv2")))}
+    text = {name: module.weight.shape for name, module in parts.text_encoder.named_modules()
+            if isinstance(module, torch.nn.Linear) and ".layers." in name}
+    return {"unet": unet, "text": text}
+
+
+def tiny_lora_state(*, seed: int = 0, rank: int = 4, alpha: float = 2.0, layout: str = "kohya",
+                    magnitude: float = 0.3) -> dict[str, torch.Tensor]:
+    """A seeded random LoRA for the tiny model in a community layout. The layouts hold the same
+    update: kohya (diffusers names, underscored, with ``alpha``), PEFT (``unet.…lora_A``, no alpha,
+    so ``alpha / rank`` is folded into ``lora_B``) and kohya with original (LDM) UNet names."""
+    from studio.models.convert import unet_to_original
+
+    parts = build_tiny_components(0)
+    targets = tiny_lora_targets(parts)
+    generator = torch.Generator().manual_seed(1000 + seed)
+    ldm = {v: k[: -len(".weight")] for k, v in unet_to_original(
+        {f"{n}.weight": n for n in targets["unet"]}).items()}
+    state: dict[str, torch.Tensor] = {}
+    for component, layers in (("unet", targets["unet"]), ("te", targets["text"])):
+        for name, shape in sorted(layers.items()):
+            if component == "te" and not name.startswith("text_model."):
+                name = f"text_model.{name}"  # as community files name CLIP layers, whatever transformers calls them
+            kernel = tuple(shape[2:])
+            down = torch.randn((rank, shape[1], *kernel), generator=generator) * magnitude / shape[1] ** 0.5
+            up = torch.randn((shape[0], rank, *(1,) * len(kernel)), generator=generator) * magnitude / rank**0.5
+            if layout == "peft":
+                prefix = f"unet.{name}" if component == "unet" else f"text_encoder.{name}"
+                state[f"{prefix}.lora_A.weight"] = down
+                state[f"{prefix}.lora_B.weight"] = up * (alpha / rank)
+                continue
+            path = ldm[name] if (layout == "ldm" and component == "unet") else name
+            prefix = f"lora_{component}_" + path.replace(".", "_")
+            state[f"{prefix}.lora_down.weight"] = down
+            state[f"{prefix}.lora_up.weight"] = up
+            state[f"{prefix}.alpha"] = torch.tensor(alpha)
+    return state
+
+
+def write_tiny_lora(path: str | Path, **kwargs: object) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tiny_lora_state(**kwargs).items()}, str(path))  # type: ignore[arg-type]
+    return path

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from studio.models.lora import UNET, BoundLora, patches_for, sync_patches, unpatch
 from studio.models.memory import model_manager
 from studio.models.sampling import ModelSigmas, sd_alphas_cumprod
 
@@ -30,6 +31,8 @@ class ModelHandle:
     inpaint: bool = False
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: LoRAs on this model, in order: (LoRA mapped onto this model, strength).
+    loras: tuple[tuple[BoundLora, float], ...] = ()
 
     def clone(self, **changes: Any) -> ModelHandle:
         return replace(self, **changes)
@@ -37,11 +40,17 @@ class ModelHandle:
     def cache_nbytes(self) -> int:
         return 1024
 
+    def with_lora(self, bound: BoundLora, strength: float) -> ModelHandle:
+        """A clone with one more LoRA; the shared UNet is patched only while this clone runs."""
+        return self.clone(loras=(*self.loras, (bound, float(strength))))
+
     def prepare(self, device: str, dtype: torch.dtype) -> Any:
-        """The UNet on ``device`` in ``dtype``, ready to run."""
+        """The UNet on ``device`` in ``dtype``, with this handle's LoRAs (and no others) applied."""
         module = model_manager().use(self.unet, device)
         if next(module.parameters()).dtype != dtype:
+            unpatch(module)  # cast the originals, not patched weights
             module.to(dtype=dtype)
+        sync_patches(module, patches_for(self.loras, UNET))
         return module
 
 
@@ -77,6 +86,14 @@ class ClipHandle:
 
     def cache_nbytes(self) -> int:
         return 1024
+
+    def with_lora(self, bound: BoundLora, strength: float) -> ClipHandle:
+        """A clone whose text encoders get one more LoRA (patched only while they encode)."""
+        from studio.models.lora import TEXT
+
+        encoders = [spec.with_patches((*spec.patches, *patches_for([(bound, strength)], TEXT[i])))
+                    for i, spec in enumerate(self.encoders)]
+        return self.clone(encoders=encoders)
 
     def with_last_layer(self, stop_at_clip_layer: int) -> ClipHandle:
         """CLIPSetLastLayer: -1 reads the last layer, -2 the one before, and so on.

@@ -36,19 +36,35 @@ def module_nbytes(module: Any) -> int:
 class ModelManager:
     """Process-wide cache of loaded models and their placement on devices."""
 
-    def __init__(self, max_loaded: int = 3):
+    def __init__(self, max_loaded: int = 6, max_small: int = 32):
         self.max_loaded = max_loaded
+        self.max_small = max_small
         self._loaded: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        #: Small files (LoRAs, embeddings) in their own LRU, so they never push a checkpoint out.
+        self._small: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._on_device: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.RLock()
         self.loads = 0
 
-    def get(self, key: tuple[Any, ...], load: Callable[[], Any], size_hint: int = 0) -> Any:
+    def get(self, key: tuple[Any, ...], load: Callable[[], Any], size_hint: int = 0, small: bool = False) -> Any:
         """The object cached under ``key``, loading it (once) if needed.
 
         ``size_hint`` (bytes the load will take in memory) lets the manager unload least recently
-        used models first when the machine's free memory would not hold it.
+        used models first when the machine's free memory would not hold it. ``small`` objects
+        (a LoRA's few megabytes) are kept in a separate, longer LRU.
         """
+        if small:
+            with self._lock:
+                if key in self._small:
+                    self._small.move_to_end(key)
+                    return self._small[key]
+            value = load()
+            with self._lock:
+                self.loads += 1
+                self._small[key] = value
+                while len(self._small) > self.max_small:
+                    self._small.popitem(last=False)
+            return value
         with self._lock:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
@@ -66,7 +82,7 @@ class ModelManager:
             return value
 
     def __len__(self) -> int:
-        return len(self._loaded)
+        return len(self._loaded) + len(self._small)
 
     def _unload_for(self, size_hint: int) -> None:
         if size_hint <= 0:
@@ -117,6 +133,7 @@ class ModelManager:
             for value in self._loaded.values():
                 self._forget(value)
             self._loaded.clear()
+            self._small.clear()
             self._on_device.clear()
         gc.collect()
         try:
@@ -149,7 +166,7 @@ def free_memory(executor: Any = None) -> None:
 
 def _modules_of(value: Any) -> list[Any]:
     found = []
-    for name in ("unet", "vae", "text_encoders"):
+    for name in ("unet", "vae", "text_encoders", "controlnet"):
         item = getattr(value, name, None)
         if isinstance(item, list):
             found.extend(item)

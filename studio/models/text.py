@@ -121,7 +121,8 @@ class TextEncoderSpec:
     ``returns_pooled`` asks for the projected pooled output (SDXL's clip_g).
     ``name`` picks the tensor of a multi-encoder embedding file (``clip_l``, ``clip_g``) and
     names the encoder in messages. ``cache_token`` must change whenever the weights change in
-    place (a LoRA patched in), so cached encodings are not reused across weights.
+    place, so cached encodings are not reused across weights. ``patches`` are the LoRA updates
+    (:mod:`studio.models.lora`) this encoder runs with; they are part of the cache key too.
     """
 
     model: Any
@@ -132,6 +133,7 @@ class TextEncoderSpec:
     layer_norm_hidden_state: bool = True
     returns_pooled: bool = False
     cache_token: Hashable = None
+    patches: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         layer = self.layer
@@ -147,6 +149,10 @@ class TextEncoderSpec:
     def with_layer(self, layer: str | int) -> TextEncoderSpec:
         """A copy reading another layer (what CLIPSetLastLayer does)."""
         return replace(self, layer=layer)
+
+    def with_patches(self, patches: tuple[Any, ...]) -> TextEncoderSpec:
+        """A copy that runs with these LoRA patches (see :func:`studio.models.lora.sync_patches`)."""
+        return replace(self, patches=patches)
 
     @property
     def hidden_size(self) -> int:
@@ -499,7 +505,10 @@ def _final_layer_norm(model: Any) -> torch.nn.Module:
 
 def _run_encoder(encoder: TextEncoderSpec, chunks: Sequence[TokenChunk]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """Encode chunks in one batch; returns (z [77, width], pooled [proj] | None) per chunk."""
+    from studio.models.lora import sync_patches
+
     model = encoder.model
+    sync_patches(model, encoder.patches)  # this encoder's LoRAs, and no one else's
     token_embedding = model.get_input_embeddings()
     device = token_embedding.weight.device
     ids = torch.tensor([chunk.ids for chunk in chunks], dtype=torch.long, device=device)
@@ -550,9 +559,12 @@ def _run_encoder(encoder: TextEncoderSpec, chunks: Sequence[TokenChunk]) -> list
 def _encode_chunks(encoder: TextEncoderSpec, chunks: Sequence[TokenChunk]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """Raw encodings of the chunks, from the cache where possible."""
     model = encoder.model
+    from studio.models.lora import patch_signature
+
     prefix = (
         id(model),
         encoder.cache_token,
+        patch_signature(encoder.patches),
         encoder.hidden_state_index,
         encoder.layer_norm_hidden_state,
         encoder.returns_pooled,
