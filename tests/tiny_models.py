@@ -200,3 +200,57 @@ def write_tiny_lora(path: str | Path, **kwargs: object) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tiny_lora_state(**kwargs).items()}, str(path))  # type: ignore[arg-type]
     return path
+
+
+# -- ControlNet files for the tiny model ----------------------------------------------------------
+CONTROLNET_LAYOUTS = ("diffusers_file", "diffusers_folder", "original")
+
+
+def build_tiny_controlnet(seed: int = 0, *, unet_seed: int = 0) -> torch.nn.Module:
+    """A ControlNet for the tiny UNet, every weight random (zero convolutions too, so it acts)."""
+    from diffusers import ControlNetModel
+
+    controlnet = ControlNetModel.from_unet(build_tiny_components(unet_seed).unet,
+                                           conditioning_embedding_out_channels=(8, 16, 16, 16))
+    _fill(controlnet, 500 + seed)
+    return controlnet.eval().requires_grad_(False)
+
+
+def controlnet_to_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A diffusers ControlNet state dict under the original names (``control_model.`` prefix)."""
+    import re
+
+    from studio.models.convert import unet_to_original
+
+    blocks = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("controlnet_cond_embedding.blocks."))
+    out: dict[str, torch.Tensor] = {}
+    shared: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if m := re.match(r"controlnet_cond_embedding\.blocks\.(\d+)\.(.*)", key):
+            out[f"input_hint_block.{2 * (int(m.group(1)) + 1)}.{m.group(2)}"] = value
+        elif key.startswith("controlnet_cond_embedding.conv_out."):
+            out[f"input_hint_block.{2 * (blocks + 1)}." + key.rsplit(".", 1)[1]] = value
+        elif key.startswith("controlnet_cond_embedding.conv_in."):
+            out["input_hint_block.0." + key.rsplit(".", 1)[1]] = value
+        elif m := re.match(r"controlnet_down_blocks\.(\d+)\.(.*)", key):
+            out[f"zero_convs.{m.group(1)}.0.{m.group(2)}"] = value
+        elif key.startswith("controlnet_mid_block."):
+            out["middle_block_out.0." + key.rsplit(".", 1)[1]] = value
+        else:
+            shared[key] = value
+    out.update(unet_to_original(shared))
+    return {f"control_model.{k}": v for k, v in out.items()}
+
+
+def write_tiny_controlnet(path: str | Path, *, layout: str = "diffusers_file", seed: int = 0) -> Path:
+    path = Path(path)
+    controlnet = build_tiny_controlnet(seed)
+    state = {k: v.contiguous() for k, v in controlnet.state_dict().items()}
+    if layout == "diffusers_folder":
+        controlnet.save_pretrained(path, safe_serialization=True)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if layout == "original":
+        state = {k: v.contiguous() for k, v in controlnet_to_original(state).items()}
+    save_file(state, str(path))
+    return path

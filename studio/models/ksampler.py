@@ -14,8 +14,10 @@ from typing import Any
 
 import torch
 
+from studio.models.controlnet import check_fits, control_residuals
 from studio.models.devices import unet_dtype
 from studio.models.handles import ModelHandle
+from studio.models.memory import model_manager
 from studio.models.sampling import (
     DISCARD_PENULTIMATE_SIGMA_SAMPLERS,
     CFGDenoiser,
@@ -78,6 +80,8 @@ def _cond_kwargs(entry: tuple[torch.Tensor, dict[str, Any]], model: ModelHandle,
             extras.get("target_height", height), extras.get("target_width", width),
         ]], dtype=dtype, device=device).repeat(batch, 1)
         kwargs["added_cond_kwargs"] = {"text_embeds": pooled.to(device, dtype).repeat(batch, 1), "time_ids": time_ids}
+    if extras.get("control") is not None:
+        kwargs["_control"] = extras["control"]  # the same object on both sides, so CFG still batches
     return kwargs
 
 
@@ -120,11 +124,21 @@ def run_sampler(model: ModelHandle, request: SamplingRequest, device: str = "cpu
     latent_dev = latent_image.to(device)
     x = latent_dev + initial * sigmas[0].to(device)
 
+    def prepare_control(module: Any) -> Any:
+        module = model_manager().use(module, device)
+        if next(module.parameters()).dtype != dtype:
+            module.to(dtype=dtype)
+        return module
+
     def model_fn(x_in: torch.Tensor, timestep: torch.Tensor, cond: dict[str, Any]) -> torch.Tensor:
         cond = dict(cond)
         extra = cond.pop("_concat", None)  # an inpainting UNet's extra input channels
+        control = cond.pop("_control", None)
+        t = timestep.to(device, dtype)
+        if control is not None:  # ControlNets see the plain latent, not an inpainting model's extra channels
+            cond.update(control_residuals(control, x_in.to(dtype), t, cond, prepare_control))
         sample_in = x_in.to(dtype) if extra is None else torch.cat([x_in.to(dtype), extra], dim=1)
-        return unet(sample_in, timestep.to(device, dtype), **cond).sample.float()
+        return unet(sample_in, t, **cond).sample.float()
 
     def side(entries: list[tuple[torch.Tensor, dict[str, Any]]]) -> list[dict[str, Any]]:
         kwargs_list = []
@@ -136,6 +150,10 @@ def run_sampler(model: ModelHandle, request: SamplingRequest, device: str = "cpu
             kwargs_list.append(kwargs)
         return kwargs_list
 
+    for _cond, extras in (*request.positive, *request.negative):
+        if extras.get("control") is not None:
+            for step in extras["control"].chain():
+                check_fits(step, unet, model.name or model.arch)
     positives, negatives = side(request.positive), side(request.negative)
     if not positives:
         raise ValueError("the positive conditioning is empty")

@@ -1,0 +1,105 @@
+"""ControlNet nodes (ComfyUI's names and inputs): load a ControlNet, apply it to conditioning.
+
+Applying returns new conditioning that carries the ControlNet, its hint picture, strength and
+active range; the sampler runs it on each step where it is active. Several applied one after the
+other are chained and their residuals added. Strength 0 returns the conditioning untouched, so
+the result is exactly the one without the ControlNet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nodes.sd.loaders import _choices, _file_key, _fingerprint
+from studio.api import Combo, Float, Input, Node, Output, RunContext
+
+
+class ControlNetLoader(Node):
+    NAME = "ControlNetLoader"
+    DISPLAY_NAME = "Load ControlNet Model"
+    CATEGORY = "loaders"
+    DESCRIPTION = ("Load a ControlNet from the controlnet folder: a diffusers folder, or one .safetensors file in the "
+                   "diffusers or the original (control_model.*) layout. Works offline.")
+    INPUTS = [Combo("control_net_name", _choices("controlnet"), tooltip="A file in the controlnet folder")]
+    OUTPUTS = [Output("CONTROL_NET", "CONTROL_NET")]
+
+    @classmethod
+    def fingerprint(cls, ctx: RunContext, **inputs: Any) -> Any:
+        return _fingerprint(ctx, "controlnet", inputs["control_net_name"])
+
+    def run(self, ctx: RunContext, control_net_name: str) -> Any:
+        from studio.models.controlnet import load_controlnet
+        from studio.models.devices import unet_dtype
+        from studio.models.folders import model_folders
+        from studio.models.memory import model_manager
+
+        path = model_folders(ctx.options.models_dir).find("controlnet", control_net_name)
+        dtype = unet_dtype(ctx.device)
+        key = ("controlnet", *_file_key(path), str(dtype))
+        return model_manager().get(key, lambda: load_controlnet(path, dtype=dtype))
+
+
+def _apply(conditionings: list[Any], control_net: Any, image: Any, strength: float, start_percent: float,
+           end_percent: float) -> list[Any]:
+    """Each conditioning with the ControlNet chained after whatever it already carried. Entries
+    that carried the same chain get the same step, so positive and negative still batch."""
+    from studio.models.controlnet import ControlStep
+
+    if start_percent > end_percent:
+        raise ValueError(f"start_percent {start_percent} is after end_percent {end_percent}; the ControlNet would never act")
+    hint = image[..., :3].movedim(-1, 1).float()
+    steps: dict[int, ControlStep] = {}
+    out = []
+    for conditioning in conditionings:
+        entries = []
+        for cond, extras in conditioning:
+            previous = extras.get("control")
+            key = id(previous)
+            if key not in steps:
+                steps[key] = ControlStep(control_net, hint, float(strength), float(start_percent), float(end_percent),
+                                         previous)
+            entries.append((cond, {**extras, "control": steps[key]}))
+        out.append(entries)
+    return out
+
+
+STRENGTH = Float("strength", 1.0, min=0.0, max=10.0, step=0.01, tooltip="How strongly the hint steers the picture")
+
+
+class ControlNetApplyAdvanced(Node):
+    NAME = "ControlNetApplyAdvanced"
+    DISPLAY_NAME = "Apply ControlNet"
+    CATEGORY = "conditioning/controlnet"
+    DESCRIPTION = ("Steer generation with a hint picture (edges, scribbles, depth, …) through a ControlNet. The hint "
+                   "is scaled to the picture size. start/end percent choose the part of the sampling it acts on "
+                   "(0 = the first step, 1 = the last); chain several to combine ControlNets.")
+    INPUTS = [Input("positive", "CONDITIONING"), Input("negative", "CONDITIONING"), Input("control_net", "CONTROL_NET"),
+              Input("image", "IMAGE", tooltip="The hint, made by a preprocessor such as Canny"), STRENGTH,
+              Float("start_percent", 0.0, min=0.0, max=1.0, step=0.001, tooltip="Where in the sampling it starts acting"),
+              Float("end_percent", 1.0, min=0.0, max=1.0, step=0.001, tooltip="Where in the sampling it stops acting"),
+              Input("vae", "VAE", optional=True, tooltip="Accepted for ComfyUI workflows; SD 1/2/XL ControlNets do not use it")]
+    OUTPUTS = [Output("positive", "CONDITIONING"), Output("negative", "CONDITIONING")]
+
+    def run(self, ctx: RunContext, positive: Any, negative: Any, control_net: Any, image: Any, strength: float,
+            start_percent: float, end_percent: float, vae: Any = None) -> tuple[Any, Any]:
+        if strength == 0:
+            return positive, negative
+        new_positive, new_negative = _apply([positive, negative], control_net, image, strength, start_percent, end_percent)
+        return new_positive, new_negative
+
+
+class ControlNetApply(Node):
+    NAME = "ControlNetApply"
+    DISPLAY_NAME = "Apply ControlNet (old)"
+    CATEGORY = "conditioning/controlnet"
+    DESCRIPTION = "The older single-conditioning form of Apply ControlNet (acts on the whole sampling), kept for workflows."
+    INPUTS = [Input("conditioning", "CONDITIONING"), Input("control_net", "CONTROL_NET"), Input("image", "IMAGE"), STRENGTH]
+    OUTPUTS = [Output("CONDITIONING", "CONDITIONING")]
+
+    def run(self, ctx: RunContext, conditioning: Any, control_net: Any, image: Any, strength: float) -> Any:
+        if strength == 0:
+            return conditioning
+        return _apply([conditioning], control_net, image, strength, 0.0, 1.0)[0]
+
+
+NODES = [ControlNetLoader, ControlNetApplyAdvanced, ControlNetApply]
