@@ -4,12 +4,26 @@ Modules import torch and diffusers inside ``run`` only, so loading the pack cost
 a model node actually runs.
 """
 
-from nodes.sd import conditioning, image, inpaint, latent, loaders, masks, sampling, vae
+from nodes.sd import (
+    conditioning,
+    controlnet,
+    image,
+    inpaint,
+    latent,
+    loaders,
+    lora,
+    masks,
+    preprocess,
+    sampling,
+    upscale,
+    vae,
+)
 from studio.api import NodePack
 
 NODE_PACK = NodePack(
     name="sd",
-    description="Stable Diffusion 1.x, 2.x and SDXL: loaders, text encoding, sampling, VAE, latents and images.",
+    description=("Stable Diffusion 1.x, 2.x and SDXL: loaders, text encoding, sampling, VAE, latents, images, LoRA, "
+                 "ControlNet and its preprocessors, upscaling."),
     nodes=[*loaders.NODES, *conditioning.NODES, *sampling.NODES, *latent.NODES, *vae.NODES, *image.NODES,
-           *inpaint.NODES, *masks.NODES],
+           *inpaint.NODES, *masks.NODES, *lora.NODES, *controlnet.NODES, *preprocess.NODES, *upscale.NODES],
 )

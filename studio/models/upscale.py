@@ -54,7 +54,7 @@ def import_spandrel() -> ModuleType:
     model, and RestoreFormer, a face restorer), neither of which an upscale node runs. A CPU-only
     torch may have no matching torchvision at all, so when torchvision cannot be imported, a
     stand-in is put in its place for the duration of spandrel's import and removed right after
-    (nothing else in the process sees it afterwards); calling anything from it raises a clear error.
+    (about a second, once per process); calling anything from it raises a clear error.
     """
     with _import_lock:
         if "spandrel" in sys.modules:
@@ -181,7 +181,7 @@ def load_upscale_model(path: str | Path, *, allow_pickle: bool | None = None) ->
     try:
         descriptor = spandrel.ModelLoader().load_from_state_dict(state)
     except spandrel.UnsupportedModelError:
-        hint = " (it holds no tensors)" if not state else (
+        hint = " (no tensors were found in it)" if not state else (
             ". Is it a checkpoint, LoRA or VAE put in the upscale_models folder? Supported are ESRGAN, Real-ESRGAN, "
             "SwinIR, HAT, DAT, OmniSR, SPAN, Compact and the other architectures spandrel "
             f"{getattr(spandrel, '__version__', '')} detects")
@@ -219,7 +219,7 @@ def upscale_image(model: UpscaleModel, image: torch.Tensor, device: str, *, tile
     overlap = TILE_OVERLAP if overlap is None else overlap
     min_tile = MIN_TILE_SIZE if min_tile is None else min_tile
     descriptor = model.prepare(device)
-    pixels = image.movedim(-1, 1).float()  # [B, 3, H, W], stays on the CPU: tiles travel one at a time
+    pixels = image[..., :3].movedim(-1, 1).float()  # [B, 3, H, W], stays put: tiles travel one at a time
     try:
         while True:
             try:
@@ -237,7 +237,7 @@ def upscale_image(model: UpscaleModel, image: torch.Tensor, device: str, *, tile
                 tile //= 2
     finally:
         model.release()
-    return result.movedim(1, -1).clamp(0, 1)
+    return result.movedim(1, -1).clamp(0, 1).contiguous()
 
 
 def _run(descriptor: Any, piece: torch.Tensor, device: str) -> torch.Tensor:
@@ -259,7 +259,7 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
         return [0]
     stride = max(1, tile - overlap)
     count = -(-(length - overlap) // stride)  # ceil
-    return sorted({min(i * stride, length - tile) for i in range(count)} | {length - tile})
+    return sorted({min(i * stride, length - tile) for i in range(count)})
 
 
 def tile_count(height: int, width: int, tile: int, overlap: int) -> int:
