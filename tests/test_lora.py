@@ -292,3 +292,20 @@ def test_a_lora_for_another_architecture_fails_the_node_with_a_clear_message(mod
     assert not result.ok
     error = str(result.nodes["L0"].error)
     assert "tiny_sdxl.safetensors is a LoRA for SDXL, but the model is SD 1.x" in error
+
+
+def test_older_diffusers_names_map_to_the_same_layers():
+    parts = tiny_models.build_tiny_components(0)
+    layers = ModelLayers("sd1", {UNET: parts.unet, TEXT[0]: parts.text_encoder})
+    attn = "down_blocks.0.attentions.0.transformer_blocks.0.attn1"
+    state = {f"unet.{attn}.processor.to_q_lora.down.weight": torch.zeros(2, 32),
+             f"unet.{attn}.processor.to_q_lora.up.weight": torch.zeros(32, 2),
+             f"unet.{attn}.processor.to_out_lora.down.weight": torch.zeros(2, 32),
+             f"unet.{attn}.processor.to_out_lora.up.weight": torch.zeros(32, 2),
+             f"unet.{attn}.to_k.lora.down.weight": torch.zeros(2, 32),
+             f"unet.{attn}.to_k.lora.up.weight": torch.zeros(32, 2),
+             "text_encoder.text_model.encoder.layers.0.mlp.fc1.lora_linear_layer.down.weight": torch.zeros(2, 32),
+             "text_encoder.text_model.encoder.layers.0.mlp.fc1.lora_linear_layer.up.weight": torch.zeros(64, 2)}
+    bound = bind(parse_lora(state), layers)
+    assert set(bound.targets[UNET]) == {f"{attn}.to_q", f"{attn}.to_out.0", f"{attn}.to_k"}
+    assert [p.endswith("encoder.layers.0.mlp.fc1") for p in bound.targets[TEXT[0]]] == [True]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodes.sd.loaders import _choices, _file_key, _fingerprint
+from nodes.sd.loaders import _choices, _fingerprint, load_cached
 from studio.api import Combo, Float, Input, Node, Output, RunContext
 
 
@@ -30,13 +30,10 @@ class ControlNetLoader(Node):
     def run(self, ctx: RunContext, control_net_name: str) -> Any:
         from studio.models.controlnet import load_controlnet
         from studio.models.devices import unet_dtype
-        from studio.models.folders import model_folders
-        from studio.models.memory import model_manager
 
-        path = model_folders(ctx.options.models_dir).find("controlnet", control_net_name)
         dtype = unet_dtype(ctx.device)
-        key = ("controlnet", *_file_key(path), str(dtype))
-        return model_manager().get(key, lambda: load_controlnet(path, dtype=dtype))
+        return load_cached(ctx, "controlnet", control_net_name, "controlnet", lambda path: load_controlnet(path, dtype=dtype),
+                           extra=(str(dtype),), size_hint=lambda path: 2 * path.stat().st_size if path.is_file() else 0)
 
 
 def _apply(conditionings: list[Any], control_net: Any, image: Any, strength: float, start_percent: float,

@@ -41,6 +41,20 @@ def _fingerprint(ctx: RunContext, kind: str, name: str) -> tuple[Any, ...] | Non
         return None  # run() reports the missing file properly
 
 
+def load_cached(ctx: RunContext, kind: str, name: str, tag: str, load: Callable[[Any], Any], *,
+                extra: tuple[Any, ...] = (), size_hint: Callable[[Any], int] | None = None,
+                small: Callable[[Any], bool] | bool = False) -> Any:
+    """Find ``name`` in the ``kind`` models folder and load it once per process: the model manager
+    keys it by ``tag``, the file's path, size and modification time, and ``extra`` (a dtype)."""
+    from studio.models.folders import model_folders
+    from studio.models.memory import model_manager
+
+    path = model_folders(ctx.options.models_dir).find(kind, name)
+    return model_manager().get((tag, *_file_key(path), *extra), lambda: load(path),
+                               size_hint=size_hint(path) if size_hint else 0,
+                               small=small(path) if callable(small) else small)
+
+
 class CheckpointLoaderSimple(Node):
     NAME = "CheckpointLoaderSimple"
     DISPLAY_NAME = "Load Checkpoint"
@@ -56,17 +70,14 @@ class CheckpointLoaderSimple(Node):
 
     def run(self, ctx: RunContext, ckpt_name: str) -> tuple[Any, Any, Any]:
         from studio.models.devices import unet_dtype
-        from studio.models.folders import model_folders
         from studio.models.handles import ClipHandle, ModelHandle, model_sigmas_from
         from studio.models.loader import load_checkpoint
-        from studio.models.memory import model_manager
         from studio.models.vae import VaeHandle
 
-        path = model_folders(ctx.options.models_dir).find("checkpoints", ckpt_name)
         dtype = unet_dtype(ctx.device)
-        key = ("checkpoint", *_file_key(path), str(dtype))
         ctx.progress(0, 1)
-        ckpt = model_manager().get(key, lambda: load_checkpoint(path, dtype=dtype), size_hint=_memory_needed(path, dtype))
+        ckpt = load_cached(ctx, "checkpoints", ckpt_name, "checkpoint", lambda path: load_checkpoint(path, dtype=dtype),
+                           extra=(str(dtype),), size_hint=lambda path: _memory_needed(path, dtype))
         ctx.progress(1, 1)
         model = ModelHandle(ckpt.unet, ckpt.arch, ckpt.prediction_type, model_sigmas_from(ckpt.info.scheduler_config),
                             latent_scale=ckpt.vae_scaling_factor, inpaint=ckpt.info.inpaint, name=ckpt_name)
@@ -111,14 +122,10 @@ class VAELoader(Node):
         return _fingerprint(ctx, "vae", inputs["vae_name"])
 
     def run(self, ctx: RunContext, vae_name: str) -> Any:
-        from studio.models.folders import model_folders
         from studio.models.loader import load_vae
-        from studio.models.memory import model_manager
         from studio.models.vae import VaeHandle
 
-        path = model_folders(ctx.options.models_dir).find("vae", vae_name)
-        key = ("vae", *_file_key(path))
-        vae = model_manager().get(key, lambda: load_vae(path))
+        vae = load_cached(ctx, "vae", vae_name, "vae", load_vae)
         return VaeHandle(vae, force_upcast=bool(getattr(vae.config, "force_upcast", False)), name=vae_name)
 
 

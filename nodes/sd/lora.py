@@ -9,20 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodes.sd.loaders import _choices, _file_key, _fingerprint
+from nodes.sd.loaders import _choices, _file_key, _fingerprint, load_cached
 from studio.api import Combo, Float, Input, Node, Output, RunContext
 
 STRENGTH = {"min": -100.0, "max": 100.0, "step": 0.01}
 
 
 def _read(ctx: RunContext, lora_name: str) -> Any:
-    from studio.models.folders import model_folders
-    from studio.models.lora import read_lora
-    from studio.models.memory import model_manager
+    from studio.models import lora
 
-    path = model_folders(ctx.options.models_dir).find("loras", lora_name)
-    key = _file_key(path)
-    return model_manager().get(("lora", *key), lambda: read_lora(path, identity=key), small=True)
+    return load_cached(ctx, "loras", lora_name, "lora", lambda path: lora.read_lora(path, identity=_file_key(path)),
+                       small=True)
 
 
 def apply_lora(ctx: RunContext, model: Any, clip: Any, lora_name: str, strength_model: float,

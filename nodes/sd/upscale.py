@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodes.sd.loaders import _choices, _file_key, _fingerprint
+from nodes.sd.loaders import _choices, _fingerprint, load_cached
 from studio.api import Combo, Input, Node, Output, RunContext
 
 #: Files up to this size (ESRGAN, SwinIR, DAT, SPAN, …; not AuraSR) go to the model manager's small LRU.
@@ -30,17 +30,13 @@ class UpscaleModelLoader(Node):
         return _fingerprint(ctx, "upscale_models", inputs["model_name"])
 
     def run(self, ctx: RunContext, model_name: str) -> Any:
-        from studio.models.folders import model_folders
-        from studio.models.memory import model_manager
         from studio.models.upscale import load_upscale_model
 
-        path = model_folders(ctx.options.models_dir).find("upscale_models", model_name)
-        key = ("upscale_model", *_file_key(path))
-        size = path.stat().st_size
         # Built in fp32 whatever the file holds: up to twice the file's size in memory. Most are tens
         # of megabytes: kept beside LoRAs, so that upscaling never pushes the checkpoint out.
-        return model_manager().get(key, lambda: load_upscale_model(path), size_hint=2 * size,
-                                   small=size <= SMALL_MODEL_BYTES)
+        return load_cached(ctx, "upscale_models", model_name, "upscale_model", load_upscale_model,
+                           size_hint=lambda path: 2 * path.stat().st_size,
+                           small=lambda path: path.stat().st_size <= SMALL_MODEL_BYTES)
 
 
 class ImageUpscaleWithModel(Node):

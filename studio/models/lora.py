@@ -129,6 +129,7 @@ _SUFFIXES: list[tuple[str, str, str]] = [
     (".lora_A.weight", "lora", "down"), (".lora_B.weight", "lora", "up"),
     (".lora_linear_layer.down.weight", "lora", "down"), (".lora_linear_layer.up.weight", "lora", "up"),
     (".lora.down.weight", "lora", "down"), (".lora.up.weight", "lora", "up"),
+    ("_lora.down.weight", "lora", "down"), ("_lora.up.weight", "lora", "up"),  # attention processors
     (".hada_w1_a", "loha", "w1_a"), (".hada_w1_b", "loha", "w1_b"), (".hada_w2_a", "loha", "w2_a"),
     (".hada_w2_b", "loha", "w2_b"), (".hada_t1", "loha", "t1"), (".hada_t2", "loha", "t2"),
     (".lokr_w1_a", "lokr", "w1_a"), (".lokr_w1_b", "lokr", "w1_b"), (".lokr_w2_a", "lokr", "w2_a"),
@@ -138,7 +139,7 @@ _SUFFIXES: list[tuple[str, str, str]] = [
 #: Keys a LoRA file may carry that are not weights of a layer (bias updates and training leftovers).
 _IGNORED = (".diff_b", ".bias", ".dora_scale", ".on_input", ".scale")
 #: The older diffusers attention-processor names: ``attn1.processor.to_q_lora`` → ``attn1.to_q``.
-_PROCESSOR = re.compile(r"\.processor\.(to_q|to_k|to_v|to_out)_lora$")
+_PROCESSOR = re.compile(r"\.processor\.(to_q|to_k|to_v|to_out)$")
 
 
 @dataclass
