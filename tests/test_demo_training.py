@@ -55,6 +55,19 @@ def test_classifier_says_nothing_about_an_empty_picture():
 
 
 @pytest.mark.slow
+def test_style_statistics_read_the_generators_own_pictures():
+    flat, _, scenes = toyworld.batch(random.Random(5), 60)
+    pattern, _, _ = toyworld.batch(random.Random(5), 60, style="pattern")
+    assert [toyworld.count_shapes(p) for p in flat] == [1] * 60
+    assert [toyworld.count_shapes(p) for p in pattern] == [4] * 60
+    assert np.mean([toyworld.edge_fraction(p) for p in pattern]) > 1.5 * np.mean([toyworld.edge_fraction(p) for p in flat])
+    for picture, scene in zip(flat[:10], scenes[:10]):
+        drawn, read = toyworld.shape_mask(scene), toyworld.foreground_mask(picture)
+        assert (drawn & read).sum() / (drawn | read).sum() > 0.95  # the classifier's cut is the drawn shape
+    with pytest.raises(ValueError, match="unknown style 'outline'"):
+        toyworld.draw(scenes[0], style="outline")
+
+
 def test_every_training_stage_runs_resumes_and_exports_a_loadable_checkpoint(tmp_path):
     run = tmp_path / "run"
     small = ["--run", str(run), "--batch-size", "4", "--save-every", "1"]
@@ -93,3 +106,28 @@ def test_rescaling_the_vae_keeps_pictures_and_scales_latents():
         decoded3 = vae.decode(mean3).sample
     assert torch.allclose(mean3, mean * 3, atol=1e-5)
     assert torch.allclose(decoded3, decoded, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_add_on_stages_run_resume_and_export_files_the_loaders_take(tmp_path):
+    from studio.models.controlnet import load_controlnet
+    from studio.models.lora import TEXT, UNET, ModelLayers, bind, read_lora
+    from training.demo import addons
+
+    run = tmp_path / "run"
+    small = ["--run", str(run), "--pool-size", "64", "--batch-size", "4", "--save-every", "2"]
+    addons.main(["lora", "--steps", "2", *small])
+    addons.main(["lora", "--steps", "3", *small])  # resumes at step 2
+    addons.main(["controlnet", "--steps", "2", *small])
+    assert json.loads((run / "lora" / "state.json").read_text())["step"] == 3
+    lora_out, cn_out = tmp_path / "pattern.safetensors", tmp_path / "canny.safetensors"
+    addons.main(["export", "--run", str(run), "--lora-out", str(lora_out), "--controlnet-out", str(cn_out)])
+    ckpt = addons.base_model()
+    lora = read_lora(lora_out)
+    assert all(key.startswith("lora_unet_") for key in lora.adapters)
+    bound = bind(lora, ModelLayers("sd1", {UNET: ckpt.unet, TEXT[0]: ckpt.text_encoders[0]}))
+    assert len(bound.targets[UNET]) == len(lora.adapters)
+    assert any(adapter.tensors["down"].dim() == 4 and adapter.tensors["down"].shape[-1] == 3
+               for adapter in lora.adapters.values())  # LoCon: 3×3 convolutions
+    controlnet = load_controlnet(cn_out)
+    assert list(controlnet.controlnet.config.block_out_channels) == list(ckpt.unet.config.block_out_channels)
