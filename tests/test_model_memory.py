@@ -36,6 +36,20 @@ def test_least_recently_used_model_is_unloaded_beyond_the_limit():
     assert calls == ["b"]  # b was dropped, a was kept
 
 
+def test_small_files_have_their_own_lru_and_never_push_a_checkpoint_out():
+    manager = ModelManager(max_loaded=1, max_small=2)
+    manager.get(("ckpt",), lambda: Loaded("ckpt"))
+    for name in "xyz":
+        manager.get((name,), lambda name=name: Loaded(name), small=True)
+    calls = []
+    manager.get(("ckpt",), lambda: calls.append("ckpt") or Loaded("ckpt"))
+    manager.get(("z",), lambda: calls.append("z") or Loaded("z"), small=True)
+    manager.get(("x",), lambda: calls.append("x") or Loaded("x"), small=True)
+    assert calls == ["x"]  # the checkpoint and the newest small files stayed; x, the oldest, went
+    manager.free_memory()
+    assert len(manager) == 0
+
+
 def test_memory_pressure_unloads_before_loading(monkeypatch):
     manager = ModelManager(max_loaded=5)
     for name in "abc":

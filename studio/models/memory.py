@@ -63,7 +63,7 @@ class ModelManager:
                 self.loads += 1
                 self._small[key] = value
                 while len(self._small) > self.max_small:
-                    self._small.popitem(last=False)
+                    self._forget(self._small.popitem(last=False)[1])
             return value
         with self._lock:
             if key in self._loaded:
@@ -130,7 +130,7 @@ class ModelManager:
     def free_memory(self) -> None:
         """Unload every model and release cached GPU memory (the "free memory" action)."""
         with self._lock:
-            for value in self._loaded.values():
+            for value in (*self._loaded.values(), *self._small.values()):
                 self._forget(value)
             self._loaded.clear()
             self._small.clear()
@@ -166,7 +166,7 @@ def free_memory(executor: Any = None) -> None:
 
 def _modules_of(value: Any) -> list[Any]:
     found = []
-    for name in ("unet", "vae", "text_encoders", "controlnet"):
+    for name in ("unet", "vae", "text_encoders", "controlnet", "model"):  # model: an upscaler's
         item = getattr(value, name, None)
         if isinstance(item, list):
             found.extend(item)
