@@ -9,6 +9,7 @@ the prompt asks, keep the rest) on the bundled demo model, whose toy world a cla
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -491,7 +492,8 @@ def test_inpainting_checkpoint_with_inpaint_model_conditioning(executor):
 
 # -- the demo model repaints what the prompt asks, and only there -----------------------------------------------------
 SEEDS = 8
-KEEP_BAR = 0.06
+KEEP_BAR = 0.06  # mean absolute pixel difference, 0..1, more than one latent cell outside the mask
+REPAINT_BAR = 0.8  # share of seeds whose masked shape takes the asked colour
 
 
 @pytest.mark.slow
@@ -531,5 +533,5 @@ def test_demo_model_repaints_the_masked_shape_in_the_asked_colour_and_keeps_the_
         kept.append(float(np.abs(picture - original)[far].mean()))
     assert toyworld.classify(original).color == "yellow"
     repainted = sum(reading == ("red", "blue", "red") for reading in readings)
-    assert repainted >= 6, readings  # (foreground, background, middle of the masked area) per seed
+    assert repainted >= math.ceil(REPAINT_BAR * SEEDS), readings  # ≥ 80%; (foreground, background, masked middle) per seed
     assert max(kept) <= KEEP_BAR, kept
