@@ -1,6 +1,6 @@
 """Train the demo pack's add-ons on top of the shipped demo checkpoint, then export them.
 
-    python -m training.demo.addons lora        [--steps 1500]   # "pattern" style LoRA (LoCon)
+    python -m training.demo.addons lora        [--steps 2000]   # "pattern" style LoRA (LoCon)
     python -m training.demo.addons controlnet  [--steps 3000]   # ControlNet on Canny edge maps
     python -m training.demo.addons export
 
@@ -79,12 +79,18 @@ def encode_pool(ckpt: Any, seed: int, count: int, style: str, hints: bool) -> tu
     return torch.cat(latents), torch.cat(edge_maps) if hints else None, captions
 
 
-def noised(latents: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def noised(latents: torch.Tensor, generator: torch.Generator,
+           layout_bias: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Latents noised at random timesteps. ``layout_bias`` draws more of the noisy timesteps,
+    where a picture's layout is decided: that is where an edge map has most to say."""
     from studio.models.sampling import sd_alphas_cumprod
 
     alphas = sd_alphas_cumprod().float()
     noise = torch.randn(latents.shape, generator=generator)
-    t = torch.randint(0, 1000, (latents.shape[0],), generator=generator)
+    if layout_bias:
+        t = (torch.rand(latents.shape[0], generator=generator).sqrt() * 1000).long().clamp(max=999)
+    else:
+        t = torch.randint(0, 1000, (latents.shape[0],), generator=generator)
     a = alphas[t].view(-1, 1, 1, 1)
     return a.sqrt() * latents + (1 - a).sqrt() * noise, noise, t
 
@@ -201,7 +207,7 @@ def train_controlnet(run: Path, steps: int, batch_size: int, seed: int, save_eve
 
     def loss(step: int, generator: torch.Generator) -> torch.Tensor:
         index = torch.randint(0, len(pool), (batch_size,), generator=generator)
-        noisy, noise, t = noised(pool[index], generator)
+        noisy, noise, t = noised(pool[index], generator, layout_bias=True)
         # Many captions dropped: the edges alone must be enough to place the shape.
         context = contexts(drop_captions([captions[i] for i in index.tolist()], 0.3, seed + step))
         down, mid = controlnet(noisy, t, encoder_hidden_states=context, controlnet_cond=hints[index], return_dict=False)
@@ -255,9 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.stage == "lora":
-        train_lora(args.run, args.steps or 1500, args.batch_size, args.seed, args.save_every, args.lr or 1e-3, args.pool_size)
+        train_lora(args.run, args.steps or 2000, args.batch_size, args.seed, args.save_every, args.lr or 1e-3, args.pool_size)
     elif args.stage == "controlnet":
-        train_controlnet(args.run, args.steps or 3000, args.batch_size, args.seed, args.save_every, args.lr or 2e-4,
+        train_controlnet(args.run, args.steps or 3000, args.batch_size, args.seed, args.save_every, args.lr or 1e-3,
                          args.pool_size)
     else:
         for path in export(args.run, args.lora_out, args.controlnet_out):
