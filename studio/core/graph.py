@@ -99,6 +99,24 @@ class Graph:
         self.revision += 1
         return removed
 
+    def restore_node(self, node: GraphNode, index: int | None = None) -> None:
+        """Put back a node exactly as it was (undo), at position ``index`` in the node order.
+
+        The order matters: it is the order of the saved file and the executor's tie-break, so an
+        undone removal must leave the graph as it was, not with the node moved to the end.
+        """
+        if node.id in self.nodes:
+            raise GraphError(f"a node with id {node.id!r} already exists")
+        self.nodes[node.id] = node
+        if index is not None and index < len(self.nodes) - 1:
+            _move_last_to(self.nodes, index)
+        self.revision += 1
+
+    def node_index(self, node_id: str) -> int:
+        """Position of a node in the graph's order (what :meth:`restore_node` takes back)."""
+        self._node(node_id)
+        return list(self.nodes).index(node_id)
+
     def set_input(self, node_id: str, name: str, value: Any) -> None:
         self._node(node_id).inputs[name] = value
         self.revision += 1
@@ -132,6 +150,27 @@ class Graph:
         self._into[(to_node, to_input)] = link_id
         self.revision += 1
         return link
+
+    def restore_link(self, link: Link, index: int | None = None) -> None:
+        """Put back a removed link with its id at position ``index`` in the link order (undo).
+
+        Unlike :meth:`connect` this never replaces: the input must be free, as it was before.
+        """
+        self._node(link.from_node)
+        self._node(link.to_node)
+        if link.id in self.links:
+            raise GraphError(f"a link with id {link.id!r} already exists")
+        if (link.to_node, link.to_input) in self._into:
+            raise GraphError(f"input {link.to_input!r} of node {link.to_node} is already connected")
+        self.links[link.id] = link
+        self._into[(link.to_node, link.to_input)] = link.id
+        if index is not None and index < len(self.links) - 1:
+            _move_last_to(self.links, index)
+        self.revision += 1
+
+    def link_index(self, link_id: str) -> int:
+        """Position of a link in the graph's order (what :meth:`restore_link` takes back)."""
+        return list(self.links).index(link_id)
 
     def _new_link_id(self) -> str:
         n = len(self.links) + 1
@@ -185,3 +224,11 @@ class Graph:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+
+def _move_last_to(items: dict[str, Any], index: int) -> None:
+    """Move the last entry of an insertion-ordered dict to ``index``, keeping the others' order."""
+    entries = list(items.items())
+    entries.insert(max(index, 0), entries.pop())
+    items.clear()
+    items.update(entries)
