@@ -1,4 +1,5 @@
-"""The ``nuance`` command line. Runs the same engine the editor uses, with no GUI at all.
+"""The ``nuance`` command line. Runs the same engine the editor uses, with no GUI at all;
+``nuance`` alone (or ``nuance gui [WORKFLOW]``) opens the editor.
 
 Exit codes: 0 every run succeeded, 1 a run failed (or was cancelled), 2 bad input (a one-line
 error, no traceback), 130 interrupted with Ctrl+C.
@@ -68,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--no-hash", action="store_true", help="skip hashing (hashes of new files take a while)")
     models.add_argument("--models-dir", type=Path, help="the models folder to list")
 
+    gui = commands.add_parser("gui", help="open the editor window (the default command)",
+                              description="Open the node editor; with no workflow, the txt2img example.")
+    gui.add_argument("workflow", nargs="?", help="workflow .json to open, or a bundled example's name")
+
     nodes = commands.add_parser("nodes", help="list the installed node types")
     nodes.add_argument("--json", action="store_true", help="machine-readable description of every node")
     return parser
@@ -89,8 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_nodes(args)
         if args.command == "models":
             return _cmd_models(args)
-        parser.print_help()
-        return EXIT_OK
+        return _cmd_gui(getattr(args, "workflow", None))
     except (NuanceError, OSError) as exc:
         message = str(exc) if isinstance(exc, NuanceError) else f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
         print(f"nuance: error: {message}", file=sys.stderr)
@@ -116,6 +120,13 @@ def _early_report_args(argv: list[str]) -> tuple[Path | None, str | None]:
     return known.report, known.workflow
 
 
+def _cmd_gui(workflow: str | None) -> int:
+    """The editor, imported only now: ``run``, ``nodes`` and ``models`` never load Qt."""
+    from studio.ui.app import main as gui_main
+
+    return gui_main([] if workflow is None else [workflow])
+
+
 def entry() -> None:
     """Console-script wrapper around :func:`main`."""
     sys.exit(main())
@@ -123,12 +134,11 @@ def entry() -> None:
 
 # -- nodes -------------------------------------------------------------------------------------
 def _registry(quiet: bool = False) -> NodeRegistry:
-    from studio.plugins import LoadReport, create_registry
+    from studio.runtime import load_registry
 
-    report = LoadReport()
-    registry = create_registry(report)
+    registry, errors = load_registry()
     if not quiet:
-        for error in report.errors:
+        for error in errors:
             print(f"nuance: warning: {error}", file=sys.stderr)
     return registry
 
@@ -308,8 +318,9 @@ class _Progress:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from studio.core.validate import check_graph
-    from studio.engine import Executor, RunOptions
+    from studio.engine import Executor
     from studio.models.devices import check_device_name, resolve_device
+    from studio.runtime import run_options
 
     started = time.perf_counter()
     device = check_device_name(args.device)
@@ -328,9 +339,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         graph.set_input(param.node_id, param.input.name, value)
     check_graph(graph, registry)  # a broken workflow is bad input (exit 2), not a failed run
 
-    output_dir = (args.output_dir or RunOptions().resolved_output_dir()).resolve()
-    options = RunOptions(output_dir=output_dir, device=device, models_dir=args.models_dir,
-                         base_dir=workflow.base_dir, workflow=workflow)
+    options = run_options(workflow, output_dir=args.output_dir, device=device, models_dir=args.models_dir)
     executor = Executor(registry, options=options)
     show_bar = not args.quiet and sys.stderr.isatty()
     runs: list[dict[str, Any]] = []

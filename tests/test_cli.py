@@ -545,9 +545,20 @@ def test_nodes_plain_listing(capsys):
     assert listed["MathInt"][1].startswith("Whole-number arithmetic")
 
 
-def test_no_command_prints_help(capsys):
-    code, out, _ = run_cli(capsys)
-    assert code == 0 and "run" in out and "nodes" in out
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0 and "run" in out and "nodes" in out and "gui" in out
+
+
+def test_no_command_opens_the_editor(monkeypatch):
+    import studio.ui.app
+
+    opened = []
+    monkeypatch.setattr(studio.ui.app, "main", lambda argv: opened.append(list(argv)) or 0)
+    assert main([]) == 0
+    assert opened == [[]]
 
 
 # -- subprocess smoke tests -------------------------------------------------------------------------------

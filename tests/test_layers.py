@@ -103,3 +103,31 @@ def test_importing_core_and_engine_loads_no_heavy_library():
     )
     assert run_python(code) == []
 
+
+
+def test_the_editor_opens_without_torch_diffusers_or_transformers():
+    """The window must appear fast: model libraries load only when a run needs them."""
+    model_libraries = ["torch", "diffusers", "transformers"]
+    code = f"MODEL_LIBRARIES = {model_libraries!r}\n" + textwrap.dedent(
+        """
+        import importlib, json, os, pkgutil, sys
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        for name in MODEL_LIBRARIES:
+            sys.modules[name] = None  # importing it now raises ImportError
+        import studio.ui
+        names = [info.name for info in pkgutil.walk_packages(studio.ui.__path__, "studio.ui.")]
+        for name in names:
+            importlib.import_module(name)
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from studio.ui.app import create_window
+        window = create_window()
+        print(json.dumps({"imported": names, "nodes": len(window.document.graph),
+                          "loaded": sorted(n for n in sys.modules if n.split(".")[0] in MODEL_LIBRARIES
+                                           and sys.modules[n] is not None)}))
+        """
+    )
+    out = run_python(code)
+    assert "studio.ui.window" in out["imported"] and "studio.ui.canvas.scene" in out["imported"]
+    assert out["nodes"] > 0  # the txt2img example opened
+    assert out["loaded"] == []

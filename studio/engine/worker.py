@@ -6,7 +6,7 @@ models in memory, so running two at once would only fight over them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from studio.core.graph import Graph
@@ -33,6 +33,11 @@ class RunHandle:
 
     def done(self) -> bool:
         return self._future.done()
+
+    def add_done_callback(self, callback: Callable[[Future[RunResult]], None]) -> None:
+        """Call ``callback`` with the run's future when it ends (on the worker thread, or at once
+        if it already ended): how a UI hears of the end without waiting for it."""
+        self._future.add_done_callback(callback)
 
     def result(self, timeout: float | None = None) -> RunResult:
         """The run's result. Raises GraphValidationError if the graph could not run at all, and
