@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
@@ -37,6 +37,9 @@ MESSAGE_MS = 10_000
 
 class MainWindow(QMainWindow):
     """One window editing one workflow at a time."""
+
+    #: The workflow shown changed (another file, a new one): panels follow ``self.document``.
+    document_changed = Signal(object)
 
     def __init__(self, registry: NodeRegistry, parent: QWidget | None = None):
         super().__init__(parent)
@@ -91,6 +94,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._update_history_actions()
         self.view.fit()
+        self.document_changed.emit(document)
 
     def _watch(self, document: Document, scene: CanvasScene) -> None:
         self._doc_unsubscribe = document.subscribe(self._on_document_event)
