@@ -154,6 +154,8 @@ def save_png(image: torch.Tensor, path: Path, text_chunks: dict[str, str] | None
 
 
 def read_png_text(path: Path) -> dict[str, Any]:
-    """The text chunks of a PNG (to read back the workflow a picture carries)."""
-    with Image.open(path) as image:
-        return dict(getattr(image, "text", {}) or {})
+    """The text chunks of a PNG (to read back the workflow a picture carries); one reader for the
+    engine and the editor, which reads chunks without decoding pixels."""
+    from studio.core.png_text import read_text_chunks
+
+    return dict(read_text_chunks(path))
