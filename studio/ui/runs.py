@@ -18,7 +18,8 @@ from studio.core.errors import GraphValidationError
 from studio.core.registry import NodeRegistry
 from studio.core.validate import check_graph
 from studio.core.workflow import Workflow
-from studio.engine import BackgroundRunner, Executor, RunHandle, RunResult
+from studio.engine import BackgroundRunner, Executor, OutputCache, RunHandle, RunResult
+from studio.engine.cache import DEFAULT_MAX_BYTES
 from studio.runtime import run_options
 
 
@@ -44,12 +45,44 @@ class RunController(QObject):
         self._from_worker_finished.connect(self.finished, queued)
         self._runner: BackgroundRunner | None = None
         self._handles: list[RunHandle] = []
+        self._in_flight = 0
+        # Connected first, so every other listener of ``finished`` already sees the lower count.
+        self.finished.connect(self._count_finished)
+        #: The device runs use ("auto", "cpu", "cuda", "mps"); the preferences set it.
+        self.device = "auto"
+        self._cache_bytes: int | None = None
+
+    def configure(self, device: str | None = None, cache_bytes: int | None = None) -> None:
+        """Settings for the runs queued from now on; a new cache size applies at once."""
+        if device is not None:
+            self.device = device
+        if cache_bytes is not None:
+            self._cache_bytes = int(cache_bytes)
+            if self._runner is not None:
+                self._runner.executor.cache.max_bytes = self._cache_bytes
+
+    @property
+    def cache_bytes(self) -> int:
+        """The output cache's bound (what the next runner will get, before the first run)."""
+        if self._runner is not None:
+            return self._runner.executor.cache.max_bytes
+        return self._cache_bytes if self._cache_bytes is not None else DEFAULT_MAX_BYTES
+
+    @property
+    def in_flight(self) -> int:
+        """Runs queued whose end has not yet reached the GUI thread (unlike :attr:`busy`, which
+        turns False on the worker thread before the window has heard the run's last events)."""
+        return self._in_flight
+
+    def _count_finished(self, _tag: object, _result: object, _error: str) -> None:
+        self._in_flight = max(0, self._in_flight - 1)
 
     @property
     def runner(self) -> BackgroundRunner:
         """Made on the first run: opening the window starts no thread and loads no model code."""
         if self._runner is None:
-            self._runner = BackgroundRunner(Executor(self.registry))
+            cache = OutputCache(self._cache_bytes) if self._cache_bytes is not None else None
+            self._runner = BackgroundRunner(Executor(self.registry, cache))
         return self._runner
 
     @property
@@ -68,8 +101,9 @@ class RunController(QObject):
         snapshot = Workflow(workflow.graph.copy(), ui=copy.deepcopy(workflow.ui), meta=copy.deepcopy(workflow.meta),
                             path=workflow.path)
         handle = self.runner.submit(snapshot.graph, listener=lambda event: self._from_worker_event.emit(tag, event),
-                                    options=run_options(snapshot))
+                                    options=run_options(snapshot, device=self.device))
         self._handles.append(handle)
+        self._in_flight += 1
         # The callback runs on the worker thread: it only emits, Qt carries it to the GUI thread.
         handle.add_done_callback(lambda future: self._done(tag, future))
         return handle

@@ -1,4 +1,4 @@
-"""Where everything on a node sits: header, sockets, widget rows, the output text area.
+"""Where everything on a node sits: header, sockets, widget rows, the image picker, the output text area.
 
 Computed once when a node changes (not on every paint), so painting and hit-testing only read
 rectangles. A widget input shows as a socket when it is wired or the user converted it.
@@ -34,6 +34,10 @@ MAX_VALUE_WIDTH = 200.0
 
 #: Widget kinds, each drawn and edited in its own way.
 INT, FLOAT, COMBO, TOGGLE, TEXT, MULTILINE, CONTROL = "int", "float", "combo", "toggle", "text", "multiline", "control"
+
+#: Node type → the input naming an image file: such nodes show the picture and buttons to choose or paste one.
+IMAGE_FILE_INPUTS: dict[str, str] = {"LoadImage": "image"}
+THUMB_HEIGHT = 150.0
 
 
 def widget_kind(inp: Input) -> str | None:
@@ -74,6 +78,21 @@ class WidgetRow:
     inp: Input | None = None
 
 
+@dataclass(frozen=True)
+class ImagePicker:
+    """The picture of an image-file input and its two buttons, in node coordinates."""
+
+    name: str
+    choose: QRectF
+    paste: QRectF
+    thumb: QRectF
+
+    def translated(self, dy: float, grow: float = 0.0) -> ImagePicker:
+        thumb = self.thumb.translated(0, dy)
+        thumb.setHeight(thumb.height() + grow)
+        return ImagePicker(self.name, self.choose.translated(0, dy), self.paste.translated(0, dy), thumb)
+
+
 @dataclass
 class NodeGeometry:
     width: float
@@ -83,6 +102,7 @@ class NodeGeometry:
     outputs: list[Port] = field(default_factory=list)
     widgets: list[WidgetRow] = field(default_factory=list)
     text_rect: QRectF | None = None
+    picker: ImagePicker | None = None
     collapsed: bool = False
 
     @property
@@ -161,6 +181,13 @@ def compute(node: GraphNode, spec: NodeSpec | None, links_in: Iterable[Link], li
             geo.widgets.append(WidgetRow(inp.name, "control after run", CONTROL,
                                          QRectF(PAD, y + 2, width - 2 * PAD, WIDGET_ROW - 4), inp))
             y += WIDGET_ROW
+    picked = IMAGE_FILE_INPUTS.get(spec.type) if spec is not None else None
+    if picked is not None and any(inp.name == picked for inp in widget_inputs):
+        inner = width - 2 * PAD
+        choose = QRectF(PAD, y + 2, inner * 0.62 - 2, WIDGET_ROW - 4)
+        paste = QRectF(PAD + inner * 0.62 + 2, y + 2, inner * 0.38 - 2, WIDGET_ROW - 4)
+        geo.picker = ImagePicker(picked, choose, paste, QRectF(PAD, y + WIDGET_ROW + 2, inner, THUMB_HEIGHT))
+        y += WIDGET_ROW + THUMB_HEIGHT + 4
     if text_lines:
         lines = min(text_lines, MAX_TEXT_LINES)
         geo.text_rect = QRectF(PAD, y + 4, width - 2 * PAD, lines * TEXT_LINE + 8)
@@ -174,9 +201,14 @@ def compute(node: GraphNode, spec: NodeSpec | None, links_in: Iterable[Link], li
 
 
 def _grow_text_boxes(geo: NodeGeometry, extra: float) -> None:
-    """Share extra height among the multi-line boxes (prompts get taller when a node is)."""
+    """Share extra height among the multi-line boxes (prompts get taller when a node is); a node
+    without one gives it to its picture."""
     boxes = [i for i, w in enumerate(geo.widgets) if w.kind == MULTILINE]
     if not boxes:
+        if geo.picker is not None:
+            geo.picker = geo.picker.translated(0.0, extra)
+            if geo.text_rect is not None:
+                geo.text_rect = geo.text_rect.translated(0, extra)
         return
     share = extra / len(boxes)
     shift = 0.0
@@ -188,6 +220,8 @@ def _grow_text_boxes(geo: NodeGeometry, extra: float) -> None:
             shift += share
         rows.append(WidgetRow(row.name, row.label, row.kind, rect, row.inp))
     geo.widgets = rows
+    if geo.picker is not None:
+        geo.picker = geo.picker.translated(shift)
     if geo.text_rect is not None:
         geo.text_rect = geo.text_rect.translated(0, shift)
 

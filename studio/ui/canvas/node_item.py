@@ -7,17 +7,22 @@ on it goes to the scene, which turns it into document commands.
 
 from __future__ import annotations
 
+import time
+import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from studio.core import layout
 from studio.core.graph import NodeMode
-from studio.ui import theme
+from studio.core.paths import find_input_file
+from studio.ui import theme, thumbnails
 from studio.ui.canvas import node_geometry as ng
+from studio.ui.eta import ProgressClock, format_eta
 
 if TYPE_CHECKING:
     from studio.ui.canvas.scene import CanvasScene
@@ -30,6 +35,28 @@ DETAIL_LOD = 0.55
 SHOWN_SECONDS = 0.05
 #: Size of the resize grip in the bottom-right corner.
 GRIP = 10.0
+#: How long a resolved image path is trusted before the disk is asked again (files come and go).
+RESOLVE_SECONDS = 2.0
+
+#: Items waiting for a thumbnail, by file path: repainted when it has been decoded.
+_waiting: dict[str, weakref.WeakSet[NodeItem]] = {}
+_listening = False
+
+
+def _thumbnail_ready(path: str) -> None:
+    for item in list(_waiting.pop(path, ())):
+        try:
+            item.update()
+        except RuntimeError:  # the item was deleted with its scene meanwhile
+            pass
+
+
+def _wait_for_thumbnail(item: NodeItem, path: str) -> None:
+    global _listening
+    if not _listening:
+        thumbnails.shared().ready.connect(_thumbnail_ready)
+        _listening = True
+    _waiting.setdefault(path, weakref.WeakSet()).add(item)
 
 
 @dataclass
@@ -51,7 +78,9 @@ class NodeItem(QGraphicsItem):
         self.node_id = node_id
         self.wires: set[WireItem] = set()
         self.run = RunState()
+        self.clock = ProgressClock()
         self.output_text = ""
+        self._picked: tuple[tuple[str, str], float, Path | None] | None = None
         self.geo = ng.NodeGeometry(ng.MIN_WIDTH, ng.HEADER, "")
         self._bounds = self.geo.rect
         self._body = QPainterPath()
@@ -110,6 +139,10 @@ class NodeItem(QGraphicsItem):
             self.setPos(x, y)
 
     def set_run_state(self, state: RunState) -> None:
+        if state.status == "running" and state.progress is not None:
+            self.clock.report(state.progress)
+        elif state.status != "running" or self.run.status != "running":
+            self.clock.reset()
         self.run = state
         self.setToolTip(state.message if state.status == "failed" else self._description())
         self.update()
@@ -162,6 +195,29 @@ class NodeItem(QGraphicsItem):
         p = self.mapFromScene(scene_pos)
         return next((w for w in self.geo.widgets if w.rect.contains(p)), None)
 
+    def picker_part_at(self, scene_pos: QPointF) -> str | None:
+        """``"choose"`` or ``"paste"`` when ``scene_pos`` is on one of the image picker's buttons."""
+        picker = self.geo.picker
+        if picker is None or self.geo.collapsed:
+            return None
+        p = self.mapFromScene(scene_pos)
+        return "choose" if picker.choose.contains(p) else "paste" if picker.paste.contains(p) else None
+
+    def picked_path(self) -> Path | None:
+        """The file the image picker's input names now, found the way Load Image finds it."""
+        picker = self.geo.picker
+        if picker is None:
+            return None
+        doc = self.canvas.document
+        value = self.node.inputs.get(picker.name)
+        if not isinstance(value, str) or not value.strip():
+            return None
+        key = (value, str(doc.workflow.base_dir))
+        now = time.monotonic()
+        if self._picked is None or self._picked[0] != key or now - self._picked[1] > RESOLVE_SECONDS:
+            self._picked = (key, now, find_input_file(value, doc.workflow.base_dir))
+        return self._picked[2]
+
     def in_grip(self, scene_pos: QPointF) -> bool:
         """On the bottom-right corner, where dragging resizes the node."""
         if self.geo.collapsed:
@@ -210,6 +266,8 @@ class NodeItem(QGraphicsItem):
         self._paint_ports(painter, lod >= DETAIL_LOD)
         if lod >= DETAIL_LOD:
             self._paint_widgets(painter, node.inputs)
+            if geo.picker is not None and not geo.collapsed:
+                self._paint_picker(painter, geo.picker)
             if geo.text_rect is not None:
                 self._paint_text(painter)
             if not geo.collapsed:
@@ -237,7 +295,7 @@ class NodeItem(QGraphicsItem):
     def _paint_header(self, painter: QPainter, node: Any) -> None:
         fonts = theme.fonts()
         geo = self.geo
-        badge = "" if geo.collapsed else self._badge(node)  # a collapsed node has room for its title only
+        badge = "" if geo.collapsed else self.badge(node)  # a collapsed node has room for its title only
         painter.setFont(fonts["small"])
         badge_width = QFontMetricsF(fonts["small"]).horizontalAdvance(badge) + 8 if badge else 0.0
         if badge:
@@ -252,14 +310,18 @@ class NodeItem(QGraphicsItem):
         title = QFontMetricsF(fonts["title"]).elidedText(geo.title, Qt.TextElideMode.ElideRight, room)
         painter.drawText(QRectF(10, 0, room, ng.HEADER), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
 
-    def _badge(self, node: Any) -> str:
+    def badge(self, node: Any) -> str:
+        """The header's status text: progress and time left, run time, cached, failed, muted …"""
         status = self.run.status
         if status == "failed":
             return "failed"
         if status == "cached":
             return "cached"
         if status == "running":
-            return f"{self.run.progress:.0%}" if self.run.progress is not None else "running"
+            if self.run.progress is None:
+                return "running"
+            eta = format_eta(self.clock.eta())
+            return f"{self.run.progress:.0%} · {eta}" if eta else f"{self.run.progress:.0%}"
         if status == "done" and self.run.seconds is not None and self.run.seconds >= SHOWN_SECONDS:
             return f"{self.run.seconds:.2f} s"
         if status == "skipped":
@@ -351,6 +413,43 @@ class NodeItem(QGraphicsItem):
         painter.setBrush(theme.NODE_TEXT)
         knob = pill.right() - 6 if on else pill.left() + 6
         painter.drawEllipse(QPointF(knob, pill.center().y()), 4.5, 4.5)
+
+    def _paint_picker(self, painter: QPainter, picker: ng.ImagePicker) -> None:
+        font = theme.fonts()["label"]
+        painter.setFont(font)
+        for rect, text in ((picker.choose, "Choose image…"), (picker.paste, "Paste")):
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(theme.WIDGET_BG)
+            painter.drawRoundedRect(rect, 5, 5)
+            painter.setPen(theme.WIDGET_TEXT)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        frame = picker.thumb
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(theme.WIDGET_BG)
+        painter.drawRoundedRect(frame, 4, 4)
+        value = self.node.inputs.get(picker.name)
+        path = self.picked_path()
+        note, colour = "", theme.NODE_TEXT_DIM
+        if path is None:
+            note = "No image chosen" if not value else f"Not found: {value}"
+            colour = theme.NODE_TEXT_DIM if not value else theme.FAILED
+        else:
+            pixmap = thumbnails.shared().get(str(path))
+            if pixmap is not None:
+                size = pixmap.size().scaled(frame.size().toSize() - QSize(8, 8), Qt.AspectRatioMode.KeepAspectRatio)
+                target = QRectF(0, 0, size.width(), size.height())
+                target.moveCenter(frame.center())
+                painter.drawPixmap(target, pixmap, QRectF(pixmap.rect()))
+            elif thumbnails.shared().failed(str(path)):
+                note, colour = f"Not an image: {path.name}", theme.FAILED
+            else:
+                note = "Loading…"
+                _wait_for_thumbnail(self, str(path))
+        if note:
+            painter.setPen(colour)
+            fm = QFontMetricsF(font)
+            painter.drawText(frame, Qt.AlignmentFlag.AlignCenter,
+                             fm.elidedText(note, Qt.TextElideMode.ElideMiddle, frame.width() - 12))
 
     def _paint_multiline(self, painter: QPainter, rect: QRectF, row: ng.WidgetRow, value: Any) -> None:
         text = str(value) if value else ""
