@@ -98,6 +98,30 @@ def open_window(qtbot: Any, registry: Any) -> Any:
     win.close()  # stops the run worker and drops the scene's items before Qt deletes the window
 
 
+def multiply_graph(window: Any, a: int = 6, b: int = 7) -> tuple[str, str, str, str]:
+    """Setup for run tests: a × b shown by a Preview Any node, fitted in view; returns the ids."""
+    doc = window.document
+    x = doc.add_node("PrimitiveInt", (0, 0), {"value": a})
+    y = doc.add_node("PrimitiveInt", (0, 150), {"value": b})
+    m = doc.add_node("MathInt", (300, 0), {"operation": "multiply"})
+    p = doc.add_node("PreviewAny", (600, 0))
+    doc.connect(x, 0, m, "a")
+    doc.connect(y, 0, m, "b")
+    doc.connect(m, 0, p, "source")
+    key(window.view, Qt.Key.Key_Home)
+    return x, y, m, p
+
+
+def slow_graph(window: Any, steps: int) -> tuple[str, str]:
+    """Setup for cancel and queue tests: a Slow counter shown by a Preview Any node, in view."""
+    doc = window.document
+    slow = doc.add_node("test.Slow", (0, 0), {"steps": steps})
+    shown = doc.add_node("PreviewAny", (300, 0))
+    doc.connect(slow, 0, shown, "source")
+    key(window.view, Qt.Key.Key_Home)
+    return slow, shown
+
+
 def vp_point(view: Any, scene_pos: QPointF) -> QPoint:
     return view.mapFromScene(scene_pos)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from editor_support import click, drag, header_pos, input_pos, key, open_window, output_pos
+from editor_support import click, drag, header_pos, input_pos, key, multiply_graph, open_window, output_pos, slow_graph
 from PySide6.QtCore import QPointF, Qt
 
 CTRL = Qt.KeyboardModifier.ControlModifier
@@ -20,19 +20,6 @@ def run(window, qtbot, timeout=5000):
     """Press Ctrl+Enter and wait until the run is over (the window stays responsive meanwhile)."""
     key(window.view, Qt.Key.Key_Return, CTRL)
     qtbot.waitUntil(lambda: not window.runs.busy and not window.run_label.text(), timeout=timeout)
-
-
-def multiply_graph(window, a=6, b=7):
-    doc = window.document
-    x = doc.add_node("PrimitiveInt", (0, 0), {"value": a})
-    y = doc.add_node("PrimitiveInt", (0, 150), {"value": b})
-    m = doc.add_node("MathInt", (300, 0), {"operation": "multiply"})
-    p = doc.add_node("PreviewAny", (600, 0))
-    doc.connect(x, 0, m, "a")
-    doc.connect(y, 0, m, "b")
-    doc.connect(m, 0, p, "source")
-    key(window.view, Qt.Key.Key_Home)
-    return x, y, m, p
 
 
 def test_ctrl_enter_runs_the_graph_and_shows_its_output_then_marks_cached_nodes(window, qtbot):
@@ -65,10 +52,7 @@ def test_output_images_appear_in_the_viewer(window, qtbot):
 
 def test_escape_cancels_a_run_and_the_app_keeps_working(window, qtbot):
     doc = window.document
-    slow = doc.add_node("test.Slow", (0, 0), {"steps": 500})
-    shown = doc.add_node("PreviewAny", (300, 0))
-    doc.connect(slow, 0, shown, "source")
-    key(window.view, Qt.Key.Key_Home)
+    slow, shown = slow_graph(window, 500)
     key(window.view, Qt.Key.Key_Return, CTRL)
     item = window.scene.nodes[slow]
     qtbot.waitUntil(lambda: item.run.status == "running" and (item.run.progress or 0) > 0, timeout=5000)

@@ -225,6 +225,14 @@ class Document:
         if was_dirty:
             self._emit(DirtyChanged(False))
 
+    def mark_unsaved(self) -> None:
+        """Say the document differs from its file though nothing was edited here (it was
+        restored from an autosave after a crash): closing it then asks before losing it."""
+        was_dirty = self.dirty
+        self._clean_index = None
+        if not was_dirty:
+            self._emit(DirtyChanged(True))
+
     # -- connections ----------------------------------------------------------------------------
     def check_connection(self, from_node: str, from_output: int, to_node: str, to_input: str) -> str | None:
         """Why this wire cannot be made, in plain English ("Steps expects INT but Load Image gives

@@ -20,13 +20,17 @@ FIRST_EXAMPLE = "txt2img"
 
 
 def create_window(workflow: str | None = None) -> MainWindow:
-    """The main window with every installed node, showing ``workflow`` (or the txt2img example)."""
+    """The main window with every installed node, showing ``workflow`` (or the txt2img example).
+
+    Work a crashed session autosaved is offered back first; restored, it takes the example's place.
+    """
     from studio.runtime import load_registry
 
     registry, errors = load_registry()
     window = MainWindow(registry)
+    restored = window.restore_crashed()
     if not workflow:
-        opened = window.open_example(FIRST_EXAMPLE)
+        opened = bool(restored) or window.open_example(FIRST_EXAMPLE)
     elif not Path(workflow).exists() and is_example(workflow):
         opened = window.open_example(workflow)  # as an untitled copy: saving never overwrites the bundle
     else:

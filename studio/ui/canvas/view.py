@@ -1,19 +1,34 @@
-"""The canvas view: navigation (zoom at the cursor, pan, fit), the grid, and the popups the scene
-asks for (node palette, in-place editors, choice menus)."""
+"""The canvas view: navigation (zoom at the cursor, pan, fit, the minimap), the grid, files dropped
+on the canvas, and the popups the scene asks for (node palette, in-place editors, choice menus)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QLineF, QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QContextMenuEvent, QCursor, QKeyEvent, QMouseEvent, QPainter, QPen, QWheelEvent
+from PySide6.QtCore import QEvent, QLineF, QMimeData, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QContextMenuEvent,
+    QCursor,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QGraphicsView, QMenu, QWidget
 
 from studio.core.nodedef import NodeSpec
 from studio.ui import theme
 from studio.ui.canvas.inline_editor import InlineEditor
+from studio.ui.canvas.minimap import Minimap
 from studio.ui.canvas.scene import CanvasScene
 from studio.ui.palette import NodePalette
 
@@ -53,6 +68,11 @@ class CanvasView(QGraphicsView):
         self._last_mouse: QPoint | None = None
         #: Called with (scene position, global position) on a right click; set by the window.
         self.context_menu: Callable[[QPointF, QPoint], None] | None = None
+        #: Called with (local files, scene position) when files are dropped here; set by the window.
+        self.files_dropped: Callable[[list[Path], QPointF], None] | None = None
+        self.minimap = Minimap(self)
+        self.minimap.attach(scene)
+        self._minimap_drag = False
 
     @property
     def canvas(self) -> CanvasScene:
@@ -63,6 +83,13 @@ class CanvasView(QGraphicsView):
     @property
     def zoom(self) -> float:
         return self.transform().m11()
+
+    def set_canvas(self, scene: CanvasScene) -> None:
+        """Show another scene (another document) in this view."""
+        self.editor.cancel()
+        self.setScene(scene)
+        scene.host = self
+        self.minimap.attach(scene)
 
     # -- CanvasHost ------------------------------------------------------------------------------
     def open_palette(self, scene_pos: QPointF, fits: Callable[[NodeSpec], bool] | None,
@@ -155,6 +182,7 @@ class CanvasView(QGraphicsView):
         smooth = self.zoom >= ANTIALIAS_ZOOM
         if bool(self.renderHints() & QPainter.RenderHint.Antialiasing) != smooth:
             self.setRenderHint(QPainter.RenderHint.Antialiasing, smooth)
+        self.minimap.follow_view()
         self.zoomed.emit(self.zoom)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
@@ -165,6 +193,11 @@ class CanvasView(QGraphicsView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.editor.commit()
+        if event.button() == Qt.MouseButton.LeftButton and self.minimap.contains(event.position().toPoint()):
+            self._minimap_drag = True
+            self.minimap.centre_on(event.position().toPoint())
+            event.accept()
+            return
         if event.button() == Qt.MouseButton.MiddleButton or (
                 event.button() == Qt.MouseButton.LeftButton and self._space_held):
             self._pan_from = event.position().toPoint()
@@ -175,6 +208,10 @@ class CanvasView(QGraphicsView):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         self._last_mouse = event.position().toPoint()
+        if self._minimap_drag:
+            self.minimap.centre_on(self._last_mouse)
+            event.accept()
+            return
         if self._pan_from is not None:
             now = event.position().toPoint()
             delta = now - self._pan_from
@@ -185,6 +222,10 @@ class CanvasView(QGraphicsView):
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._minimap_drag and event.button() == Qt.MouseButton.LeftButton:
+            self._minimap_drag = False
+            event.accept()
+            return
         if self._pan_from is not None and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
             self._pan_from = None
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor if self._space_held else Qt.CursorShape.ArrowCursor)
@@ -192,7 +233,17 @@ class CanvasView(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
 
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self.minimap.contains(event.position().toPoint()):
+            self.minimap.centre_on(event.position().toPoint())  # not a double click on the canvas below
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        if self.minimap.contains(event.pos()):
+            event.accept()
+            return
         if self.context_menu is None or self.canvas.interaction is not None:
             super().contextMenuEvent(event)
             return
@@ -237,6 +288,35 @@ class CanvasView(QGraphicsView):
     def scrollContentsBy(self, dx: int, dy: int) -> None:
         self.editor.commit()
         super().scrollContentsBy(dx, dy)
+        self.minimap.scrolled(dx, dy)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.minimap.follow_view()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        self.minimap.paint(painter)
+
+    # -- files dropped on the canvas -------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.files_dropped is not None and local_files(event.mimeData()):
+            event.acceptProposedAction()
+            return
+        super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if self.files_dropped is not None and local_files(event.mimeData()):
+            event.acceptProposedAction()
+            return
+        super().dragMoveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = local_files(event.mimeData()) if self.files_dropped is not None else []
+        if not files or self.files_dropped is None:
+            super().dropEvent(event)
+            return
+        event.acceptProposedAction()
+        self.files_dropped(files, self.mapToScene(event.position().toPoint()))
 
     # -- grid ----------------------------------------------------------------------------------------
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
@@ -269,3 +349,8 @@ class CanvasView(QGraphicsView):
         """Actions whose keys act on the canvas only while it has the focus."""
         action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.addAction(action)
+
+
+def local_files(mime: QMimeData) -> list[Path]:
+    """The local files a drag carries (links to web pages and plain text are not files)."""
+    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
