@@ -98,6 +98,24 @@ def open_window(qtbot: Any, registry: Any) -> Any:
     win.close()  # stops the run worker and drops the scene's items before Qt deletes the window
 
 
+def open_preferences(window: Any, qtbot: Any) -> Any:
+    """Edit > Preferences by its key (Ctrl+,); returns the dialog, shown."""
+    from studio.ui import panels
+
+    window.activateWindow()  # the offscreen platform leaves no window active once a dialog closes
+    qtbot.waitUntil(window.isActiveWindow)
+    key(window.view, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    dialog = panels.of(window).preferences.dialog
+    assert dialog is not None and dialog.isVisible()
+    return dialog
+
+
+def press_ok(dialog: Any) -> None:
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    QTest.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), LEFT)
+
+
 def multiply_graph(window: Any, a: int = 6, b: int = 7) -> tuple[str, str, str, str]:
     """Setup for run tests: a × b shown by a Preview Any node, fitted in view; returns the ids."""
     doc = window.document

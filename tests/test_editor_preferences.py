@@ -6,7 +6,7 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from editor_support import click, header_pos, key, open_window
+from editor_support import click, header_pos, key, open_preferences, open_window, press_ok
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog
@@ -37,19 +37,6 @@ class DeviceOf(Node):
 def window(qtbot, registry):
     register_pack(registry, NodePack(name="prefs", nodes=[DeviceOf]), builtin=False, report=LoadReport())
     yield from open_window(qtbot, registry)
-
-
-def open_preferences(window, qtbot):
-    window.activateWindow()  # the offscreen platform leaves no window active once a dialog closes
-    qtbot.waitUntil(window.isActiveWindow)
-    key(window.view, Qt.Key.Key_Comma, CTRL)
-    dialog = panels.of(window).preferences.dialog
-    assert dialog is not None and dialog.isVisible()
-    return dialog
-
-
-def press_ok(dialog) -> None:
-    QTest.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), LEFT)
 
 
 def test_preferences_are_saved_beside_the_users_own_keys_and_apply_at_once(window, qtbot, monkeypatch, tmp_path):

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from studio.core.resources import resource_path
 from studio.ui import theme
+from studio.ui.panels.settings import saved_theme
 from studio.ui.window import APP_NAME, MainWindow
 
 FIRST_EXAMPLE = "txt2img"
@@ -52,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0] if sys.argv else "nuance"])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName("Nuance")
-    theme.apply_dark_palette(app)
+    theme.apply_theme(app, saved_theme())  # before any widget exists: nothing is drawn in the other theme first
     window = create_window(args[0] if args else None)
     window.show()
     window.view.fit()

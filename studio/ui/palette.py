@@ -14,6 +14,7 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from studio.core.nodedef import NodeSpec
+from studio.ui import theme
 
 MAX_SHOWN = 200
 
@@ -57,11 +58,7 @@ class NodePalette(QFrame):
         super().__init__(parent)
         self.setObjectName("NodePalette")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setStyleSheet(
-            "#NodePalette { background: #2a2d33; border: 1px solid #4a4f57; border-radius: 6px; }"
-            "QLineEdit { background: #1b1d21; border: 1px solid #3d6fa8; border-radius: 4px; padding: 4px; }"
-            "QListWidget { background: #23262b; border: none; }"
-            "QLabel { color: #9aa0a8; }")
+        self.restyle()
         self.search = QLineEdit(self)
         self.search.setPlaceholderText("Search nodes…")
         self.list = QListWidget(self)
@@ -83,6 +80,16 @@ class NodePalette(QFrame):
         self.search.installEventFilter(self)
         self.list.currentItemChanged.connect(self._show_description)
         self.list.itemClicked.connect(lambda item: self._choose(item))
+
+    def restyle(self) -> None:
+        """Take the colours of the theme shown now (a style sheet does not follow the palette)."""
+        self.setStyleSheet(
+            f"#NodePalette {{ background: {theme.POPUP_BG.name()}; border: 1px solid {theme.POPUP_BORDER.name()};"
+            " border-radius: 6px; }"
+            f"QLineEdit {{ background: {theme.EDITOR_BG.name()}; color: {theme.EDITOR_TEXT.name()};"
+            f" border: 1px solid {theme.ACCENT.name()}; border-radius: 4px; padding: 4px; }}"
+            f"QListWidget {{ background: {theme.POPUP_LIST_BG.name()}; color: {theme.NODE_TEXT.name()}; border: none; }}"
+            f"QLabel {{ color: {theme.NODE_TEXT_DIM.name()}; }}")
 
     def open(self, at: QPoint, specs: Iterable[NodeSpec], on_chosen: Callable[[str], None]) -> None:
         """Show at ``at`` (parent coordinates, kept inside the parent) with these node types."""

@@ -81,12 +81,17 @@ class _ImageView(QGraphicsView):
         self.compare.setVisible(False)
         self.scene().addItem(self.compare)
         self.setBackgroundBrush(theme.BACKGROUND)
+        theme.changes().changed.connect(self.refresh_theme)
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setMouseTracking(True)
         self.fitting = True
         self._dragging_split = False
+
+    def refresh_theme(self, _name: str = "") -> None:
+        """The brush is kept by the view, so a theme change has to set it again."""
+        self.setBackgroundBrush(theme.BACKGROUND)
 
     @property
     def comparing(self) -> bool:

@@ -44,7 +44,7 @@ class GroupItem(QGraphicsItem):
         self.prepareGeometryChange()
         self.rect = QRectF(0, 0, max(float(w), 80.0), max(float(h), GROUP_TITLE + 10))
         self.title = str(item.get("title", ""))
-        self.colour = QColor(item["color"]) if isinstance(item.get("color"), str) else QColor(theme.GROUP_DEFAULT)
+        self.colour = theme.shown_colour(item["color"]) if isinstance(item.get("color"), str) else QColor(theme.GROUP_DEFAULT)
         self.setPos(float(x), float(y))
         self.update()
 
@@ -76,7 +76,7 @@ class GroupItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         fill = QColor(self.colour)
         fill.setAlpha(55)
-        painter.setPen(QPen(theme.SELECTED if self.isSelected() else self.colour.lighter(130), 1.5))
+        painter.setPen(QPen(theme.SELECTED if self.isSelected() else theme.edge(self.colour, 130), 1.5))
         painter.setBrush(fill)
         painter.drawRoundedRect(self.rect, 6, 6)
         band = QColor(self.colour)
@@ -92,7 +92,7 @@ class GroupItem(QGraphicsItem):
         room = self.rect.width() - 20
         painter.drawText(QRectF(10, 0, room, GROUP_TITLE), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                          QFontMetricsF(font).elidedText(self.title, Qt.TextElideMode.ElideRight, room))
-        painter.setPen(QPen(self.colour.lighter(150), 1))
+        painter.setPen(QPen(theme.edge(self.colour, 150), 1))
         grip = self.grip_rect()
         for i in (4, 8, 12):
             painter.drawLine(QPointF(grip.right() - i, grip.bottom() - 2), QPointF(grip.right() - 2, grip.bottom() - i))
@@ -122,7 +122,7 @@ class NoteItem(QGraphicsItem):
         self.prepareGeometryChange()
         self.rect = QRectF(0, 0, size[0], size[1])
         self.text = str(item.get("text", ""))
-        self.colour = QColor(item["color"]) if isinstance(item.get("color"), str) else QColor(theme.NOTE_BG)
+        self.colour = theme.shown_colour(item["color"]) if isinstance(item.get("color"), str) else QColor(theme.NOTE_BG)
         self.setPos(*pos)
         self.update()
 
@@ -130,12 +130,12 @@ class NoteItem(QGraphicsItem):
         return self.rect.adjusted(-2, -2, 2, 2)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        painter.setPen(QPen(theme.SELECTED if self.isSelected() else self.colour.lighter(140), 1.5))
+        painter.setPen(QPen(theme.SELECTED if self.isSelected() else theme.edge(self.colour, 140), 1.5))
         painter.setBrush(self.colour)
         painter.drawRoundedRect(self.rect, 4, 4)
         if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.35:
             return
         painter.setFont(theme.fonts()["label"])
-        painter.setPen(theme.NODE_TEXT)
+        painter.setPen(theme.text_on(self.colour))
         painter.drawText(self.rect.adjusted(8, 6, -8, -6),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap, self.text)

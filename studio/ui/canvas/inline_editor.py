@@ -13,8 +13,14 @@ from PySide6.QtCore import QEvent, QObject, QRect, Qt
 from PySide6.QtGui import QFont, QKeyEvent
 from PySide6.QtWidgets import QLineEdit, QPlainTextEdit, QWidget
 
-EDITOR_STYLE = ("background: #15171a; color: #f0f0f0; border: 1px solid #3d6fa8; border-radius: 3px;"
-                "selection-background-color: #3d6fa8;")
+from studio.ui import theme
+
+
+def editor_style() -> str:
+    """The editor's look in the theme shown now (a style sheet, so it stands out from the node)."""
+    return (f"background: {theme.EDITOR_BG.name()}; color: {theme.EDITOR_TEXT.name()}; "
+            f"border: 1px solid {theme.ACCENT.name()}; border-radius: 3px; "
+            f"selection-background-color: {theme.ACCENT.name()}; selection-color: #ffffff;")
 
 
 class InlineEditor(QObject):
@@ -44,13 +50,18 @@ class InlineEditor(QObject):
         font = QFont(widget.font())
         font.setPointSizeF(max(7.0, min(20.0, 9.0 * zoom)))
         widget.setFont(font)
-        widget.setStyleSheet(EDITOR_STYLE)
+        widget.setStyleSheet(editor_style())
         widget.setGeometry(rect.adjusted(0, 0, 0, 0) if multiline else rect.adjusted(0, -2, 0, 2))
         widget.installEventFilter(self)
         self.widget = widget
         self._on_commit = on_commit
         widget.show()
         widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def restyle(self) -> None:
+        """Follow a theme change while an editor is open."""
+        if self.widget is not None:
+            self.widget.setStyleSheet(editor_style())
 
     def text(self) -> str:
         widget = self.widget

@@ -3,8 +3,8 @@
 It is painted by the view in its foreground, not as a widget over the viewport: a widget on top
 would stop Qt from scrolling the viewport by copying pixels, and every pan frame would become a
 full repaint. The overview is one cached pixmap of node rectangles, rendered again only after a
-document event changed the layout (coalesced, on the next turn of the event loop); a frame
-only copies it and draws the visible rectangle.
+document event changed the layout (coalesced, on the next turn of the event loop) or the theme
+changed; a frame only copies it and draws the visible rectangle.
 """
 
 from __future__ import annotations
@@ -25,10 +25,6 @@ if TYPE_CHECKING:
 MAX_WIDTH, MAX_HEIGHT, MIN_SIDE, MARGIN = 200, 140, 48, 12
 #: Scene units kept around the graph, so nodes at its edge are not drawn against the frame.
 PADDING = 60.0
-BACKDROP = QColor(12, 13, 15, 210)
-FRAME = QColor("#4a4f57")
-NODE = QColor("#6b7280")
-VISIBLE = QColor(240, 198, 116, 40)
 #: Events after which the overview may look different; value edits and selection do not count.
 LAYOUT_EVENTS = (ev.NodeAdded, ev.NodeRemoved, ev.NodeMoved, ev.NodeResized, ev.NodeChanged, ev.GroupAdded,
                  ev.GroupRemoved, ev.GroupChanged, ev.NoteAdded, ev.NoteRemoved, ev.NoteChanged)
@@ -88,7 +84,7 @@ class Minimap(QObject):
             boxes.append((note.sceneBoundingRect(), theme.NOTE_BG))
         for node in scene.nodes.values():
             if node.isVisible():
-                boxes.append((node.sceneBoundingRect(), NODE))
+                boxes.append((node.sceneBoundingRect(), theme.MINIMAP_NODE))
         for rect, _colour in boxes:
             world = world.united(rect)
         self._world = world.adjusted(-PADDING, -PADDING, PADDING, PADDING) if not world.isEmpty() else QRectF()
@@ -104,9 +100,9 @@ class Minimap(QObject):
         ratio = self.view.devicePixelRatioF()
         pixmap = QPixmap(round(width * ratio), round(height * ratio))
         pixmap.setDevicePixelRatio(ratio)
-        pixmap.fill(BACKDROP)
+        pixmap.fill(theme.MINIMAP_BACKDROP)
         painter = QPainter(pixmap)
-        painter.setPen(QPen(FRAME, 1))
+        painter.setPen(QPen(theme.MINIMAP_FRAME, 1))
         painter.drawRect(QRectF(0.5, 0.5, width - 1, height - 1))
         self._rect = QRect(0, 0, width, height)
         for rect, colour in boxes:
@@ -188,7 +184,7 @@ class Minimap(QObject):
         painter.drawPixmap(self._rect.topLeft(), self._pixmap)
         painter.setClipRect(self._rect)
         visible = self._to_map(self.visible_scene_rect()).translated(self._rect.topLeft().toPointF())
-        painter.fillRect(visible, VISIBLE)
+        painter.fillRect(visible, theme.MINIMAP_VISIBLE)
         painter.setPen(QPen(theme.SELECTED, 1))
         painter.drawRect(visible.adjusted(0.5, 0.5, -0.5, -0.5))
         painter.restore()

@@ -138,6 +138,10 @@ class NodeItem(QGraphicsItem):
         if self.pos() != QPointF(x, y):
             self.setPos(x, y)
 
+    def refresh_theme(self) -> None:
+        """Paint again in the new theme's colours: update() also drops the item's cached pixels."""
+        self.update()
+
     def set_run_state(self, state: RunState) -> None:
         if state.status == "running" and state.progress is not None:
             self.clock.report(state.progress)
@@ -244,7 +248,7 @@ class NodeItem(QGraphicsItem):
         geo = self.geo
         node = self.node
         entry = layout.node_entry(self.canvas.document.ui, self.node_id)
-        header_colour = QColor(entry["color"]) if isinstance(entry.get("color"), str) else (
+        header_colour = theme.shown_colour(entry["color"]) if isinstance(entry.get("color"), str) else (
             theme.NODE_HEADER if self.canvas.document.spec(self.node_id) is not None else theme.PLACEHOLDER_HEADER)
 
         painter.setPen(Qt.PenStyle.NoPen)
@@ -262,7 +266,7 @@ class NodeItem(QGraphicsItem):
         if lod < BLOCK_LOD:
             return
 
-        self._paint_header(painter, node)
+        self._paint_header(painter, node, header_colour)
         self._paint_ports(painter, lod >= DETAIL_LOD)
         if lod >= DETAIL_LOD:
             self._paint_widgets(painter, node.inputs)
@@ -292,7 +296,7 @@ class NodeItem(QGraphicsItem):
             return QPen(theme.CACHED, 1.5)
         return QPen(theme.NODE_BORDER, 1)
 
-    def _paint_header(self, painter: QPainter, node: Any) -> None:
+    def _paint_header(self, painter: QPainter, node: Any, fill: QColor) -> None:
         fonts = theme.fonts()
         geo = self.geo
         badge = "" if geo.collapsed else self.badge(node)  # a collapsed node has room for its title only
@@ -305,7 +309,7 @@ class NodeItem(QGraphicsItem):
             painter.drawText(QRectF(geo.width - badge_width - 6, 0, badge_width, ng.HEADER),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, badge)
         painter.setFont(fonts["title"])
-        painter.setPen(theme.NODE_TEXT)
+        painter.setPen(theme.text_on(fill))  # a header coloured by the user may be light or dark
         room = geo.width - 20 - badge_width
         title = QFontMetricsF(fonts["title"]).elidedText(geo.title, Qt.TextElideMode.ElideRight, room)
         painter.drawText(QRectF(10, 0, room, ng.HEADER), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
@@ -408,9 +412,9 @@ class NodeItem(QGraphicsItem):
     def _paint_toggle(self, painter: QPainter, inner: QRectF, on: bool) -> None:
         pill = QRectF(inner.right() - 26, inner.center().y() - 6, 26, 12)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor("#3d6fa8") if on else QColor("#4a4e55"))
+        painter.setBrush(theme.TOGGLE_ON if on else theme.TOGGLE_OFF)
         painter.drawRoundedRect(pill, 6, 6)
-        painter.setBrush(theme.NODE_TEXT)
+        painter.setBrush(theme.TOGGLE_KNOB)
         knob = pill.right() - 6 if on else pill.left() + 6
         painter.drawEllipse(QPointF(knob, pill.center().y()), 4.5, 4.5)
 
@@ -465,7 +469,7 @@ class NodeItem(QGraphicsItem):
         rect = self.geo.text_rect
         assert rect is not None
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QBrush(QColor("#17191c")))
+        painter.setBrush(QBrush(theme.TEXT_BOX_BG))
         painter.drawRoundedRect(rect, 4, 4)
         painter.setPen(theme.WIDGET_TEXT)
         painter.setFont(theme.fonts()["label"])

@@ -88,6 +88,17 @@ class CanvasScene(QGraphicsScene):
     def notify(self, text: str) -> None:
         self.message.emit(text)
 
+    def refresh_theme(self) -> None:
+        """Repaint every item in the theme shown now: wires keep their pen, groups and notes their
+        shown colour, and nodes their cached pixels, so each is told."""
+        for node in self.nodes.values():
+            node.refresh_theme()
+        for wire in self.wires.values():
+            wire.refresh_theme()
+        for table in (self.groups, self.notes):
+            for item in table.values():
+                item.refresh()
+
     # -- document → items ----------------------------------------------------------------------
     def _on_event(self, event: ev.DocumentEvent) -> None:
         handler = _HANDLERS.get(type(event))

@@ -73,6 +73,7 @@ class CanvasView(QGraphicsView):
         self.minimap = Minimap(self)
         self.minimap.attach(scene)
         self._minimap_drag = False
+        theme.changes().changed.connect(self.refresh_theme)
 
     @property
     def canvas(self) -> CanvasScene:
@@ -90,6 +91,16 @@ class CanvasView(QGraphicsView):
         self.setScene(scene)
         scene.host = self
         self.minimap.attach(scene)
+
+    def refresh_theme(self, _name: str = "") -> None:
+        """Show the theme chosen now: the scene's items, the cached grid, the minimap and the popups
+        were built from the old colours."""
+        self.canvas.refresh_theme()
+        self.resetCachedContent()
+        self.minimap.rebuild()
+        self.palette_popup.restyle()
+        self.editor.restyle()
+        self.viewport().update()
 
     # -- CanvasHost ------------------------------------------------------------------------------
     def open_palette(self, scene_pos: QPointF, fits: Callable[[NodeSpec], bool] | None,

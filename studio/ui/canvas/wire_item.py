@@ -48,8 +48,16 @@ class WireItem(QGraphicsPathItem):
         self.reroutes: list[RerouteItem] = []
         self.setZValue(-1)
         self.setAcceptHoverEvents(False)
-        self.setPen(QPen(self._colour(), WIRE_WIDTH, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        self.refresh_theme(reroutes=False)
         self.sync_reroutes()
+
+    def refresh_theme(self, reroutes: bool = True) -> None:
+        """Take the pen of the theme shown now (Qt keeps the pen; it is not read at paint time)."""
+        colour = self._colour()
+        self.setPen(QPen(colour, WIRE_WIDTH, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        if reroutes:
+            for item in self.reroutes:
+                item.set_colour(colour)
 
     def _colour(self) -> QColor:
         spec = self.canvas.document.spec(self.link.from_node)
@@ -99,11 +107,14 @@ class RerouteItem(QGraphicsEllipseItem):
         super().__init__(QRectF(-r, -r, 2 * r, 2 * r))
         self.wire = wire
         self.index = index
-        self.setBrush(colour)
-        self.setPen(QPen(theme.NODE_BORDER, 1))
+        self.set_colour(colour)
         self.setZValue(-0.5)
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+
+    def set_colour(self, colour: QColor) -> None:
+        self.setBrush(colour)
+        self.setPen(QPen(theme.NODE_BORDER, 1))
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:

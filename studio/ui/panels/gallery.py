@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, QUrl
-from PySide6.QtGui import QAction, QColor, QDesktopServices, QIcon, QPixmap
+from PySide6.QtGui import QAction, QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.engine import RunOptions
-from studio.ui import thumbnails
+from studio.ui import theme, thumbnails
 from studio.ui.runs import images_of
 
 ICON = 96
@@ -70,7 +70,8 @@ class GalleryModel(QAbstractListModel):
         self.pictures: list[Picture] = []
         self._rows: dict[str, int] = {}
         self._placeholder = QPixmap(ICON, ICON)
-        self._placeholder.fill(QColor("#2a2d32"))
+        self._placeholder.fill(theme.PLACEHOLDER_ICON)
+        theme.changes().changed.connect(self._theme_changed)
         thumbnails.shared().ready.connect(self._thumbnail_ready)
 
     def set_pictures(self, pictures: list[Picture]) -> None:
@@ -96,6 +97,12 @@ class GalleryModel(QAbstractListModel):
         if role == PathRole:
             return picture.path
         return None
+
+    def _theme_changed(self, _name: str) -> None:
+        """The grey square shown while a thumbnail loads follows the theme."""
+        self._placeholder.fill(theme.PLACEHOLDER_ICON)
+        if self.pictures:
+            self.dataChanged.emit(self.index(0), self.index(len(self.pictures) - 1), [Qt.ItemDataRole.DecorationRole])
 
     def _thumbnail_ready(self, path: str) -> None:
         row = self._rows.get(path)

@@ -1,7 +1,8 @@
-"""Edit > Preferences: models folders, device and output cache size, saved in settings.toml.
+"""Edit > Preferences: models folders, device, output cache size and theme, saved in settings.toml.
 
 Everything applies without a restart: model lists are read from the folders each time they are
-shown, the next run uses the device chosen, and a smaller cache gives memory back at once.
+shown, the next run uses the device chosen, a smaller cache gives memory back at once, and every
+open canvas repaints in the theme chosen.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -31,11 +33,13 @@ from studio.core.errors import NuanceError
 from studio.core.paths import data_dir
 from studio.models.devices import DEVICE_CHOICES
 from studio.models.folders import settings_path
+from studio.ui import theme
 from studio.ui.panels.model_lists import refresh_model_lists
 from studio.ui.panels.settings import Preferences, load_preferences, save_preferences
 
 DEVICE_TEXT = {"auto": "auto (CUDA, then Apple MPS, then the CPU)", "cpu": "cpu", "cuda": "cuda (NVIDIA GPU)",
                "mps": "mps (Apple GPU)"}
+THEME_TEXT = {"dark": "Dark", "light": "Light"}
 
 
 class PreferencesDialog(QDialog):
@@ -94,14 +98,19 @@ class PreferencesDialog(QDialog):
 
         look = QGroupBox("Appearance", self)
         look_form = QFormLayout(look)
-        look_form.addRow("Theme", QLabel("Dark (a light theme is not available yet)", look))
+        self.theme = QComboBox(look)
+        for name in theme.THEMES:
+            self.theme.addItem(THEME_TEXT.get(name, name.capitalize()), name)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(prefs.theme)))
+        self.theme.setToolTip("Dark suits judging pictures; light suits a bright room")
+        look_form.addRow("Theme", self.theme)
 
         note = QLabel("Changes apply at once, no restart needed: model lists read the new folders, the next run uses "
-                      f"the new device, and the cache size changes now. Saved in {settings_path()}.", self)
+                      f"the new device, the cache size and the theme change now. Saved in {settings_path()}.", self)
         note.setWordWrap(True)
         self.problem = QLabel(problem, self)
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: #e05555")
+        self.problem.setStyleSheet(f"color: {theme.FAILED.name()}")
         self.problem.setVisible(bool(problem))
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         self.buttons.accepted.connect(self.accept)
@@ -117,6 +126,7 @@ class PreferencesDialog(QDialog):
             extra_paths=[self.extra.item(i).text() for i in range(self.extra.count())],
             device=str(self.device.currentData()),
             cache_mb=self.cache.value(),
+            theme=str(self.theme.currentData()),
         )
 
     def _browse_models_dir(self) -> None:
@@ -152,8 +162,13 @@ class PreferencesController(QObject):
         self.apply(self.current)
 
     def apply(self, prefs: Preferences) -> None:
+        """Use ``prefs`` now. The theme is the whole application's: every open window and tab
+        follows it (the views listen to ``theme.changes()``)."""
         self.current = prefs
         self.window_.runs.configure(device=prefs.device, cache_bytes=prefs.cache_bytes)
+        app = QApplication.instance()
+        if isinstance(app, QApplication) and prefs.theme != theme.current_theme():
+            theme.apply_theme(app, prefs.theme)
 
     def open_dialog(self) -> PreferencesDialog:
         """Show the dialog (window-modal, without blocking); OK saves and applies."""

@@ -12,8 +12,10 @@ the file again and changes only the keys below; everything else is written back 
     device = "cuda"
     cache_mb = 4096
 
-The editor's theme is not a setting yet: it is dark (artists judge pictures on a dark frame),
-and a light theme is not implemented.
+    [editor]
+    theme = "light"
+
+The theme is dark unless the file says otherwise: artists judge pictures on a dark frame.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from studio.core import toml_text
+from studio.core.errors import NuanceError
 from studio.engine.cache import DEFAULT_MAX_BYTES
 from studio.models.devices import DEVICE_CHOICES
 from studio.models.folders import load_settings, settings_path
+from studio.ui.theme import DEFAULT_THEME, THEMES
 
 MB = 1024 * 1024
 DEFAULT_CACHE_MB = DEFAULT_MAX_BYTES // MB
@@ -38,12 +42,14 @@ class Preferences:
     extra_paths: list[str] = field(default_factory=list)
     device: str = "auto"
     cache_mb: int = DEFAULT_CACHE_MB
+    theme: str = DEFAULT_THEME
 
     @classmethod
     def from_settings(cls, data: dict[str, Any]) -> Preferences:
         """Read what is usable; a value of the wrong kind falls back to its default."""
         models = _table(data, "models")
         run = _table(data, "run")
+        editor = _table(data, "editor")
         prefs = cls()
         if isinstance(models.get("dir"), str):
             prefs.models_dir = models["dir"]
@@ -55,6 +61,8 @@ class Preferences:
             prefs.device = run["device"]
         if isinstance(run.get("cache_mb"), int) and not isinstance(run["cache_mb"], bool) and run["cache_mb"] > 0:
             prefs.cache_mb = run["cache_mb"]
+        if editor.get("theme") in THEMES:
+            prefs.theme = editor["theme"]
         return prefs
 
     def merged_into(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +74,8 @@ class Preferences:
                 ("models", "dir", self.models_dir, defaults.models_dir),
                 ("models", "extra_paths", list(self.extra_paths), defaults.extra_paths),
                 ("run", "device", self.device, defaults.device),
-                ("run", "cache_mb", int(self.cache_mb), defaults.cache_mb)):
+                ("run", "cache_mb", int(self.cache_mb), defaults.cache_mb),
+                ("editor", "theme", self.theme, defaults.theme)):
             table = merged.get(section)
             if not isinstance(table, dict):
                 table = {}
@@ -93,6 +102,15 @@ def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
 def load_preferences() -> Preferences:
     """The preferences in settings.toml; raises NuanceError when the file is not valid TOML."""
     return Preferences.from_settings(load_settings())
+
+
+def saved_theme() -> str:
+    """The theme settings.toml names; the default when the file is missing or broken (the window
+    reports a broken file once it is shown)."""
+    try:
+        return load_preferences().theme
+    except (NuanceError, OSError):
+        return DEFAULT_THEME
 
 
 def save_preferences(prefs: Preferences) -> Path:
