@@ -1,1 +1,0 @@
-"""Painting inpaint and outpaint masks over an image: the mask model, its file, and the editor widget."""
