@@ -185,6 +185,43 @@ def test_load_image_reruns_only_when_the_file_content_changes(executor: Executor
     assert as_color(changed.outputs[load][0][0, 0, 0]) == GREEN
 
 
+def test_load_image_mask_from_a_painted_mask_file(executor: Executor, workflow_dir: Path) -> None:
+    picture = Image.new("RGBA", (4, 2), (0, 0, 255, 0))  # fully transparent: the painted mask must win
+    picture.save(workflow_dir / "cutout.png")
+    painted = np.array([[0, 255, 128, 0], [255, 0, 0, 64]], dtype=np.uint8)
+    (workflow_dir / "inputs").mkdir()
+    Image.fromarray(painted, mode="L").save(workflow_dir / "inputs" / "cutout.mask.png")
+    graph = Graph()
+    load = graph.add_node("LoadImage", {"image": "cutout.png", "mask": "cutout.mask.png"}).id
+    image, mask = run_ok(executor, graph, [load]).outputs[load]
+    assert image.shape == (1, 2, 4, 3)
+    assert torch.allclose(mask, torch.from_numpy(painted / 255.0).float().unsqueeze(0))
+
+    Image.fromarray(255 - painted, mode="L").save(workflow_dir / "inputs" / "cutout.mask.png")
+    changed = run_ok(executor, graph, [load])  # a repainted mask reruns the node
+    assert changed.nodes[load].status == "executed"
+    assert torch.allclose(changed.outputs[load][1], 1 - torch.from_numpy(painted / 255.0).float().unsqueeze(0))
+
+
+def test_load_image_mask_of_another_size_names_both_sizes(executor: Executor, workflow_dir: Path) -> None:
+    save_picture(workflow_dir / "pic.png", (8, 6))
+    Image.new("L", (4, 4), 255).save(workflow_dir / "pic.mask.png")
+    graph = Graph()
+    load = graph.add_node("LoadImage", {"image": "pic.png", "mask": "pic.mask.png"}).id
+    result = executor.run(graph, [load])
+    assert not result.ok
+    error = result.nodes[load].error
+    assert "pic.mask.png is 4×4" in error and "pic.png is 8×6" in error
+
+
+def test_load_image_without_a_mask_input_keeps_comfyui_behaviour(executor: Executor, workflow_dir: Path) -> None:
+    save_picture(workflow_dir / "pic.png", (3, 2))
+    graph = Graph()
+    load = graph.add_node("LoadImage", {"image": "pic.png", "mask": ""}).id
+    _, mask = run_ok(executor, graph, [load]).outputs[load]
+    assert torch.equal(mask, torch.zeros(1, 2, 3))
+
+
 # -- SaveImage --------------------------------------------------------------------------------------------
 def save_graph(image_name: str, prefix: str = "Nuance") -> tuple[Graph, str, str]:
     graph, load = load_graph(image_name)

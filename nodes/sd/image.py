@@ -21,8 +21,10 @@ class LoadImage(Node):
     DISPLAY_NAME = "Load Image"
     CATEGORY = "image"
     DESCRIPTION = ("Load an image file. Its transparency becomes a MASK (1 where the image is transparent, "
-                   "the area to repaint), as in ComfyUI.")
-    INPUTS = [String("image", "", tooltip="A file in the inputs folder, or a path (absolute or relative to the workflow)")]
+                   "the area to repaint), as in ComfyUI; a painted mask file, when given, replaces it.")
+    INPUTS = [String("image", "", tooltip="A file in the inputs folder, or a path (absolute or relative to the workflow)"),
+              String("mask", "", optional=True,
+                     tooltip="A painted mask (greyscale PNG, white = repaint) found like the image; empty: use transparency")]
     OUTPUTS = [Output("IMAGE", "IMAGE"), Output("MASK", "MASK")]
 
     @classmethod
@@ -33,21 +35,50 @@ class LoadImage(Node):
     def fingerprint(cls, ctx: RunContext, **inputs: Any) -> str | None:
         from studio.core.paths import find_input_file
 
-        path = find_input_file(inputs["image"], ctx.options.base_dir)
-        return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+        digests = []
+        for name in (inputs["image"], inputs.get("mask") or ""):
+            path = find_input_file(name, ctx.options.base_dir) if name.strip() else None
+            digests.append("" if path is None else hashlib.sha256(path.read_bytes()).hexdigest())
+        return None if not digests[0] else ":".join(digests).rstrip(":")
 
-    def run(self, ctx: RunContext, image: str) -> tuple[Any, Any]:
-        from studio.core.paths import find_input_file, input_file_candidates
+    def run(self, ctx: RunContext, image: str, mask: str = "") -> tuple[Any, Any]:
         from studio.imaging import load_image_file
 
-        path = find_input_file(image, ctx.options.base_dir)
-        if path is None:
-            looked = ", ".join(str(p.parent) for p in input_file_candidates(image, ctx.options.base_dir))
-            raise FileNotFoundError(f"image {image!r} was not found (looked in: {looked})")
+        path = _find(image, "image", ctx)
         try:
-            return load_image_file(path)
+            pixels, alpha_mask = load_image_file(path)
         except OSError as exc:
             raise ValueError(f"{path.name} could not be read as an image: {exc}") from None
+        if not mask.strip():
+            return pixels, alpha_mask
+        return pixels, _painted_mask(_find(mask, "mask", ctx), path, pixels.shape[0], pixels.shape[1:3])
+
+
+def _find(name: str, what: str, ctx: RunContext) -> Any:
+    from studio.core.paths import find_input_file, input_file_candidates
+
+    path = find_input_file(name, ctx.options.base_dir)
+    if path is None:
+        looked = ", ".join(str(p.parent) for p in input_file_candidates(name, ctx.options.base_dir))
+        raise FileNotFoundError(f"{what} {name!r} was not found (looked in: {looked})")
+    return path
+
+
+def _painted_mask(path: Any, image_path: Any, batch: int, size: tuple[int, int]) -> Any:
+    """MASK ``[B, H, W]`` (1 = repaint) from a greyscale mask file, which must match the image's size."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            grey = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    except OSError as exc:
+        raise ValueError(f"mask {path.name} could not be read as an image: {exc}") from None
+    if grey.shape != tuple(size):
+        raise ValueError(f"mask {path.name} is {grey.shape[1]}×{grey.shape[0]} but image {image_path.name} is "
+                         f"{size[1]}×{size[0]}: paint the mask again or resize it to match")
+    return torch.from_numpy(grey.copy()).unsqueeze(0).expand(batch, -1, -1).contiguous()
 
 
 def _metadata(ctx: RunContext) -> dict[str, str]:
