@@ -7,10 +7,11 @@ from PySide6.QtWidgets import QMenu, QWidget
 
 from studio.core import layout
 from studio.core.graph import NodeMode
-from studio.ui import theme
+from studio.ui import inpaint_graphs, theme
 from studio.ui.canvas import node_geometry as ng
 from studio.ui.canvas.editing import CanvasEditing
 from studio.ui.canvas.wire_item import RerouteItem, WireItem
+from studio.ui.mask.dialog import can_paint_mask, open_mask_dialog
 
 
 def build_menu(editing: CanvasEditing, scene_pos: QPointF, parent: QWidget) -> QMenu:
@@ -80,6 +81,10 @@ def _node_menu(menu: QMenu, editing: CanvasEditing, node_id: str) -> None:
                            ("bottom", "Bottom edges"), ("hcenter", "Centres, vertically"),
                            ("vcenter", "Centres, horizontally")):
             align.addAction(text, lambda e=edge: editing.align(e))
+    if can_paint_mask(doc, node_id):
+        menu.addSeparator()
+        menu.addAction("Paint mask…", lambda: open_mask_dialog(editing.view.window(), node_id))
+        inpaint_graphs.add_to_node_menu(menu, editing.view.window(), node_id)
     menu.addSeparator()
     menu.addAction("Copy", editing.copy)
     menu.addAction("Duplicate", editing.duplicate)

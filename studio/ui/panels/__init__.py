@@ -13,6 +13,8 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QToolBar, QWidget
 
+from studio.ui.inpaint_graphs import add_to_edit_menu
+from studio.ui.mask.dialog import PictureDoubleClick
 from studio.ui.panels.gallery import Gallery
 from studio.ui.panels.inspector import Inspector
 from studio.ui.panels.model_lists import refresh_model_lists
@@ -41,6 +43,7 @@ class Panels(QObject):
             window.resizeDocks([viewer_dock, self.inspector_dock], [460, 340], Qt.Orientation.Vertical)
         self.queue = RunQueue(window, before_run=self.inspector.commit_pending)
         self.picker = ImagePicker(window)
+        self.picture_clicks = PictureDoubleClick(window)
         self.preferences = PreferencesController(window)
         self._add_actions()
 
@@ -85,6 +88,7 @@ class Panels(QObject):
         edit.addSeparator()
         edit.addAction(action("paste_image", "Paste &image", self.picker.paste_into_selection, ("Ctrl+Shift+V",),
                               tip="Save the clipboard's image in the inputs folder and load it (Ctrl+Shift+V)"))
+        add_to_edit_menu(window, edit)
         edit.addSeparator()
         edit.addAction(action("preferences", "Pre&ferences…", self.preferences.open_dialog, ("Ctrl+,",)))
         view = menu(window, "&View")
