@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -164,6 +164,9 @@ class _ImageView(QGraphicsView):
 class ImageViewer(QWidget):
     """Shows output images; with several, steps through them or compares two side by side."""
 
+    #: "Inpaint…" was clicked: the shown picture's file.
+    inpaint_requested = Signal(str)
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.paths: list[str] = []
@@ -178,7 +181,10 @@ class ImageViewer(QWidget):
         self.one_button = self._button("1:1", "Show the image at its actual size", self.view.actual_size)
         self.compare_button = self._button("A|B", "Compare two images with a split line to drag", self._compare_toggled)
         self.compare_button.setCheckable(True)
-        for button in (self.prev_button, self.next_button, self.fit_button, self.one_button, self.compare_button):
+        self.inpaint_button = self._button("Inpaint…", "Inpaint this picture: add it to the workflow with an Inpaint "
+                                           "graph and paint the area to repaint", self._inpaint)
+        for button in (self.prev_button, self.next_button, self.fit_button, self.one_button, self.compare_button,
+                       self.inpaint_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         # On a row of their own, so comparing never widens the panel (and narrows the canvas).
@@ -225,6 +231,7 @@ class ImageViewer(QWidget):
             self.view.fit()
         self.caption.setText(caption)
         self.caption.setToolTip("")
+        self.inpaint_button.setEnabled(False)  # a preview has no file
 
     def step(self, delta: int) -> None:
         if self.paths and not self.comparing:
@@ -250,6 +257,10 @@ class ImageViewer(QWidget):
     @property
     def current_path(self) -> str | None:
         return self.paths[self.index] if self.paths else None
+
+    def _inpaint(self) -> None:
+        if self.current_path is not None and not self.comparing:
+            self.inpaint_requested.emit(self.current_path)
 
     # -- A/B compare -------------------------------------------------------------------------------
     @property
@@ -302,3 +313,4 @@ class ImageViewer(QWidget):
         self.compare_button.setEnabled(several)
         for button in (self.fit_button, self.one_button):
             button.setEnabled(bool(self.paths))
+        self.inpaint_button.setEnabled(bool(self.paths) and not self.comparing)

@@ -13,15 +13,18 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
-from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QBrush, QColor, QImage, QMouseEvent, QPen
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QImage, QKeyEvent, QMouseEvent, QPen
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QPushButton,
+    QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -36,6 +39,13 @@ from studio.ui.mask.storage import load_mask, mask_path_for, save_mask
 #: Node types whose picture can carry a painted mask: type → (image input, mask input).
 MASKABLE: dict[str, tuple[str, str]] = {"LoadImage": ("image", "mask")}
 PAD_TYPE, SIDES, MAX_PAD = "ImagePadForOutpaint", ("left", "top", "right", "bottom"), 16384
+MAX_GROW, MAX_FEATHER = 512, 256
+#: Milliseconds the grow / feather values must rest before the preview is computed (a wide grow on a large
+#: picture takes a while, so typing "40" or holding an arrow computes once, not at each step).
+PREVIEW_DELAY_MS = 60
+#: The overlay colours offered, by name.
+OVERLAY_COLOURS = {"Red": QColor(255, 40, 40), "Green": QColor(40, 220, 60), "Blue": QColor(40, 110, 255),
+                   "Yellow": QColor(255, 220, 40), "Magenta": QColor(240, 40, 240), "White": QColor(255, 255, 255)}
 
 
 def outpaint_node(document: Document, node_id: str) -> str | None:
@@ -83,7 +93,8 @@ class MaskDialog(QDialog):
         self.editor = MaskEditor(to_qimage(rgb), MaskModel(width, height, start), self)
         self.setWindowTitle(f"Paint mask — {image_path.name}")
         hint = QLabel("B brush · E eraser · X swap · [ ] size · L lasso · P polygon · R rectangle · O ellipse · "
-                      "Ctrl+I invert · Delete clear · Ctrl+Z undo · wheel zoom · Space+drag pan" + self.mask_note)
+                      "Ctrl+I invert · Delete clear · Ctrl+Z undo · wheel zoom · Space+drag pan · "
+                      "grow / feather are previewed until Apply (or Enter)" + self.mask_note)
         hint.setWordWrap(True)
         self.error = QLabel()
         self.error.setWordWrap(True)
@@ -93,6 +104,7 @@ class MaskDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.editor, 1)
+        layout.addLayout(self._adjust_row())
         self.pad_node = outpaint_node(document, node_id)
         self.sides: dict[str, QSpinBox] = {}
         self.padding_item: QGraphicsRectItem | None = None
@@ -102,6 +114,95 @@ class MaskDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.resize(900, 700)
+
+    def _adjust_row(self) -> QHBoxLayout:
+        """Grow / shrink and feather with a live preview on the overlay, Apply, and the overlay's colour and opacity."""
+        row = QHBoxLayout()
+        self.grow = QSpinBox(self)
+        self.grow.setObjectName("mask_grow")
+        self.grow.setRange(-MAX_GROW, MAX_GROW)
+        self.grow.setSuffix(" px")
+        self.grow.setToolTip("Grow the mask by this many pixels (negative shrinks it); previewed until Apply")
+        self.feather = QSpinBox(self)
+        self.feather.setObjectName("mask_feather")
+        self.feather.setRange(0, MAX_FEATHER)
+        self.feather.setSuffix(" px")
+        self.feather.setToolTip("Soften the mask's edge by this many pixels; previewed until Apply")
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self._preview_adjustment)
+        for box in (self.grow, self.feather):
+            box.valueChanged.connect(lambda _value: self._value_changed())
+            box.installEventFilter(self)  # Enter applies, rather than pressing Save
+        self.apply_button = QPushButton("Apply", self)
+        self.apply_button.setObjectName("mask_apply")
+        self.apply_button.setToolTip("Apply the grow / shrink and feather to the mask (Ctrl+Z in the picture undoes it)")
+        self.apply_button.setAutoDefault(False)
+        self.apply_button.clicked.connect(self.apply_adjustment)
+        self.colour = QComboBox(self)
+        self.colour.setObjectName("mask_colour")
+        self.colour.setToolTip("The colour the mask is drawn in")
+        self.colour.addItems(list(OVERLAY_COLOURS))
+        self.opacity = QSlider(Qt.Orientation.Horizontal, self)
+        self.opacity.setObjectName("mask_opacity")
+        self.opacity.setToolTip("How opaque the mask is drawn")
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(50)
+        self.colour.currentIndexChanged.connect(lambda _index: self._restyle())
+        self.opacity.valueChanged.connect(lambda _value: self._restyle())
+        # Edits (strokes, undo) made while a preview shows are previewed adjusted too, once each edit is done;
+        # while the mouse paints, the mask itself shows, so the stroke is seen as it goes.
+        self.editor.changed.connect(self._preview_adjustment)
+        self.editor.viewport().installEventFilter(self)
+        for text, widget in (("Grow / shrink", self.grow), ("Feather", self.feather), (None, self.apply_button),
+                             ("Overlay", self.colour), ("Opacity", self.opacity)):
+            if text:
+                row.addWidget(QLabel(text, self))
+            row.addWidget(widget)
+        row.addStretch(1)
+        self.apply_button.setEnabled(False)
+        return row
+
+    def _value_changed(self) -> None:
+        self.apply_button.setEnabled(bool(self.grow.value() or self.feather.value()))
+        self._preview_timer.start()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (watched in (self.grow, self.feather) and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
+            watched.interpretText()  # type: ignore[attr-defined]
+            if self.grow.value() or self.feather.value():
+                self.apply_adjustment()
+            return True
+        if watched is self.editor.viewport():
+            if event.type() == QEvent.Type.MouseButtonPress and self.editor.canvas.preview is not None:
+                self.editor.canvas.set_preview(None)
+            elif event.type() == QEvent.Type.MouseButtonRelease and (self.grow.value() or self.feather.value()):
+                self._preview_timer.start()  # shown again after a pan too; an edit's `changed` shows it at once
+        return super().eventFilter(watched, event)
+
+    def _preview_adjustment(self) -> None:
+        self._preview_timer.stop()
+        grow, feather = self.grow.value(), self.feather.value()
+        self.apply_button.setEnabled(bool(grow or feather))
+        if grow or feather or self.editor.canvas.preview is not None:
+            self.editor.show_adjustment(grow, feather)
+
+    def apply_adjustment(self) -> None:
+        """Commit the previewed grow / shrink and feather as one step of the mask's own undo."""
+        self._preview_timer.stop()
+        grow, feather = self.grow.value(), self.feather.value()
+        for box in (self.grow, self.feather):
+            box.blockSignals(True)
+            box.setValue(0)
+            box.blockSignals(False)
+        self.apply_button.setEnabled(False)
+        self.editor.apply_adjustment(grow, feather)
+        self.editor.setFocus()
+
+    def _restyle(self) -> None:
+        self.editor.set_overlay_style(OVERLAY_COLOURS[self.colour.currentText()], self.opacity.value() / 100)
 
     def _padding_row(self) -> QHBoxLayout:
         """Spin boxes for the outpaint borders, and a grey frame around the picture showing the new area."""

@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QToolBar, QWidget
 
 from studio.ui.inpaint_graphs import add_to_edit_menu
+from studio.ui.inpaint_picture import inpaint_picture
 from studio.ui.mask.dialog import PictureDoubleClick
 from studio.ui.panels.gallery import Gallery
 from studio.ui.panels.inspector import Inspector
@@ -44,6 +45,7 @@ class Panels(QObject):
         self.queue = RunQueue(window, before_run=self.inspector.commit_pending)
         self.picker = ImagePicker(window)
         self.picture_clicks = PictureDoubleClick(window)
+        window.viewer.inpaint_requested.connect(lambda path: inpaint_picture(window, path))  # type: ignore[attr-defined]
         self.preferences = PreferencesController(window)
         self._add_actions()
 

@@ -27,6 +27,9 @@ from PySide6.QtWidgets import (
 
 from studio.engine import RunOptions
 from studio.ui import theme, thumbnails
+from studio.ui.inpaint_picture import TEXT as INPAINT_TEXT
+from studio.ui.inpaint_picture import TIP as INPAINT_TIP
+from studio.ui.inpaint_picture import inpaint_picture
 from studio.ui.runs import images_of
 
 ICON = 96
@@ -218,6 +221,12 @@ class Gallery(QWidget):
         folder = Path(path).parent if path is not None else self.folder
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
+    def inpaint(self) -> None:
+        """Inpaint the picture: a Load Image node for it with an Inpaint graph, and the mask editor on it."""
+        path = self._current_path()
+        if path is not None:
+            inpaint_picture(self.window_, path)
+
     def _context_menu(self, pos: QPoint) -> None:
         index = self.list.indexAt(pos)
         if not index.isValid():
@@ -228,5 +237,6 @@ class Gallery(QWidget):
         menu.addAction("Show in viewer", self.show_in_viewer)
         menu.addAction("Restore workflow", self.restore_workflow)
         menu.addAction("Reveal file", self.reveal)
+        menu.addAction(INPAINT_TEXT, self.inpaint).setStatusTip(INPAINT_TIP)
         menu.aboutToHide.connect(menu.deleteLater)
         menu.popup(self.list.viewport().mapToGlobal(pos))
