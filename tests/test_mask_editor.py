@@ -205,3 +205,23 @@ def test_polygon_closes_with_a_double_click_and_alt_erases(editor: MaskEditor) -
         QTest.mouseClick(editor.viewport(), LEFT, Qt.KeyboardModifier.AltModifier, vp(editor, x, y))
     QTest.mouseDClick(editor.viewport(), LEFT, Qt.KeyboardModifier.AltModifier, vp(editor, 10, 90))
     assert editor.mask_array()[20, 20] == 0 and editor.mask_array()[80, 80] == 255
+
+
+def test_bucket_fill_fills_a_painted_outline_with_one_click_and_alt_erases(editor: MaskEditor) -> None:
+    editor.set_brush(size=6, hardness=1.0)
+    ring = [(100 + 40 * np.cos(a), 75 + 40 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 60)]
+    stroke(editor, ring)  # a closed outline drawn by hand
+    outline = editor.mask_array().copy()
+    assert outline[75, 100] == 0
+    key(editor, Qt.Key.Key_G)
+    assert editor.tool is Tool.FILL
+    QTest.mouseClick(editor.viewport(), LEFT, NO_MOD, vp(editor, 100, 75))
+    filled = editor.mask_array()
+    assert (filled[disk(editor, 100, 75, 34)] == 255).all()  # the inside, to the ring
+    assert filled[5, 5] == 0 and filled[140, 190] == 0  # the outside stays
+    key(editor, Qt.Key.Key_Z, CTRL)
+    assert np.array_equal(editor.mask_array(), outline)
+    QTest.mouseClick(editor.viewport(), LEFT, Qt.KeyboardModifier.AltModifier, vp(editor, 100, 75 - 40))
+    erased = editor.mask_array()
+    assert erased[75 - 40, 100] == 0 and erased.max() < 255  # the ring's solid core, all joined, is gone
+    assert (erased <= outline).all()  # (only its anti-aliased rim, which has other values, is left)

@@ -1,8 +1,8 @@
 """The mask painter: a view of the image with the mask over it, brushes, shapes and shortcuts.
 
 Shortcuts: B brush, E eraser, X swap them, [ ] size, Shift+[ Shift+] hardness, L lasso, P polygon
-(click points; Enter or a double-click closes, Esc drops it), R rectangle, O ellipse (Alt erases with
-a shape), Ctrl+I invert, Delete clear, Ctrl+Z / Ctrl+Shift+Z undo / redo, F fit, Ctrl+0 100%.
+(click points; Enter or a double-click closes, Esc drops it), R rectangle, O ellipse, G bucket fill
+(Alt erases with a shape or the bucket), Ctrl+I invert, Delete clear, Ctrl+Z / Ctrl+Shift+Z undo / redo, F fit, Ctrl+0 100%.
 The wheel zooms at the cursor; the middle button or Space+drag pans. A tablet's pen pressure
 scales the brush's size and opacity.
 """
@@ -38,6 +38,7 @@ class Tool(Enum):
     POLYGON = "polygon"
     RECT = "rect"
     ELLIPSE = "ellipse"
+    FILL = "fill"
 
 
 MIN_ZOOM, MAX_ZOOM = 0.01, 64.0
@@ -136,6 +137,10 @@ class MaskEditor(QGraphicsView):
         if button != Qt.MouseButton.LeftButton:
             return False
         p = self._scene(pos)
+        if self.tool is Tool.FILL:
+            self.model.fill_region(p.x(), p.y(), erase=bool(mods & ALT))
+            self.changed.emit()
+            return True
         if self.tool in (Tool.BRUSH, Tool.ERASER):
             self._drawing = True
             self.model.begin_stroke(p.x(), p.y(), self.brush_size, self.hardness, self.opacity,
@@ -260,7 +265,7 @@ class MaskEditor(QGraphicsView):
         key, mods = event.key(), event.modifiers()
         ctrl, shift = bool(mods & CTRL), bool(mods & SHIFT)
         tools = {K.Key_B: Tool.BRUSH, K.Key_E: Tool.ERASER, K.Key_L: Tool.LASSO, K.Key_P: Tool.POLYGON,
-                 K.Key_R: Tool.RECT, K.Key_O: Tool.ELLIPSE}
+                 K.Key_R: Tool.RECT, K.Key_O: Tool.ELLIPSE, K.Key_G: Tool.FILL}
         if key == K.Key_Space and not event.isAutoRepeat():
             self._space = True
         elif ctrl and key == K.Key_Z:

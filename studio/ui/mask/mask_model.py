@@ -270,6 +270,22 @@ class MaskModel:
         x = np.flatnonzero(cols)
         return int(x[0]), int(y[0]), int(x[-1]) + 1, int(y[-1]) + 1
 
+    def fill_region(self, x: float, y: float, erase: bool = False) -> None:
+        """Bucket fill: the area joined to pixel (x, y) that has its value becomes 255 (0 with
+        ``erase``), so a closed outline painted by hand fills with one click."""
+        xi, yi = int(x), int(y)
+        if not (0 <= xi < self.width and 0 <= yi < self.height):
+            return
+        region = np.zeros((self.height + 2, self.width + 2), np.uint8)
+        cv2.floodFill(self.data, region, (xi, yi), 0, 0, 0, flags=4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+        inside = region[1:-1, 1:-1].astype(bool)
+        rect = self._bbox_where(inside)
+        if rect is None:
+            return
+        x0, y0, x1, y1 = rect
+        value = 0 if erase else 255
+        self._edit(rect, lambda old: np.where(inside[y0:y1, x0:x1], value, old))
+
     def fill(self) -> None:
         """Mark everything for repainting; the undo step keeps only what was not yet marked."""
         self._edit(self._bbox_where(self.data != 255), lambda old: np.full_like(old, 255))
