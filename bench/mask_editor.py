@@ -89,27 +89,23 @@ def measure(editor: MaskEditor, segments: int) -> dict[str, Any]:
     QTest.mousePress(viewport, LEFT, Qt.KeyboardModifier.NoModifier, at(0))
     app.processEvents()
     counter.pixels = 0
-    times = []
-    for i in range(1, segments + 1):
+
+    def segment(i: int, whole_view: bool) -> float:
+        """One brush segment from a real mouse move, until it is on screen; milliseconds."""
         local = at(i)
         event = QMouseEvent(QEvent.Type.MouseMove, QPointF(local), QPointF(viewport.mapToGlobal(local)),
                             Qt.MouseButton.NoButton, LEFT, Qt.KeyboardModifier.NoModifier)
         began = time.perf_counter()
         QApplication.sendEvent(viewport, event)
         app.processEvents()
-        times.append((time.perf_counter() - began) * 1000)
+        if whole_view:
+            viewport.repaint()
+        return (time.perf_counter() - began) * 1000
+
+    times = [segment(i, False) for i in range(1, segments + 1)]
     painted = counter.pixels / segments / (viewport.width() * viewport.height())
     # The worst case too: each segment followed by a repaint of the whole visible view.
-    whole = []
-    for i in range(segments + 1, segments + 1 + max(20, segments // 5)):
-        local = at(i)
-        event = QMouseEvent(QEvent.Type.MouseMove, QPointF(local), QPointF(viewport.mapToGlobal(local)),
-                            Qt.MouseButton.NoButton, LEFT, Qt.KeyboardModifier.NoModifier)
-        began = time.perf_counter()
-        QApplication.sendEvent(viewport, event)
-        app.processEvents()
-        viewport.repaint()
-        whole.append((time.perf_counter() - began) * 1000)
+    whole = [segment(i, True) for i in range(segments + 1, segments + 1 + max(20, segments // 5))]
     QTest.mouseRelease(viewport, LEFT, Qt.KeyboardModifier.NoModifier, at(segments))
     viewport.removeEventFilter(counter)
     seg, base = stats(times), stats(empty)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.document import Document
 from studio.core.paths import find_input_file
+from studio.ui.canvas.viewport_filter import CanvasViewportFilter
 from studio.ui.mask.editor import MaskEditor
 from studio.ui.mask.mask_model import MaskModel
 from studio.ui.mask.storage import load_mask, mask_path_for, save_mask
@@ -317,26 +318,8 @@ def open_mask_dialog(window: QMainWindow, node_id: str) -> MaskDialog | None:
     return dialog
 
 
-class PictureDoubleClick(QObject):
+class PictureDoubleClick(CanvasViewportFilter):
     """A double-click on a Load Image node's picture opens the mask editor (one per window)."""
-
-    def __init__(self, window: QMainWindow) -> None:
-        super().__init__(window)
-        self.window_ = window
-        self._viewport: QWidget | None = None
-        window.document_changed.connect(lambda _doc: self._watch_view())  # type: ignore[attr-defined]
-        self._watch_view()
-
-    def _watch_view(self) -> None:
-        viewport = self.window_.view.viewport()  # type: ignore[attr-defined]
-        if viewport is not self._viewport:
-            if self._viewport is not None:
-                try:
-                    self._viewport.removeEventFilter(self)
-                except RuntimeError:
-                    pass
-            viewport.installEventFilter(self)
-            self._viewport = viewport
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (event.type() != QEvent.Type.MouseButtonDblClick or not isinstance(event, QMouseEvent)

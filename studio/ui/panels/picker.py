@@ -13,10 +13,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from PySide6.QtGui import QGuiApplication, QImage, QMouseEvent
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu
+from PySide6.QtWidgets import QFileDialog, QMenu
 
 from studio.core.paths import default_input_dir
 from studio.ui.canvas import node_geometry as ng
+from studio.ui.canvas.viewport_filter import CanvasViewportFilter
 from studio.ui.panels.gallery import scan
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -25,26 +26,8 @@ FILE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All f
 MENU_FILES = 30
 
 
-class ImagePicker(QObject):
+class ImagePicker(CanvasViewportFilter):
     """Handles the image buttons on the nodes of one window's canvas."""
-
-    def __init__(self, window: QMainWindow):
-        super().__init__(window)
-        self.window_ = window
-        self._viewport = None
-        window.document_changed.connect(lambda _doc: self._watch_view())
-        self._watch_view()
-
-    def _watch_view(self) -> None:
-        viewport = self.window_.view.viewport()
-        if viewport is not self._viewport:
-            if self._viewport is not None:
-                try:
-                    self._viewport.removeEventFilter(self)
-                except RuntimeError:
-                    pass
-            viewport.installEventFilter(self)
-            self._viewport = viewport
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (event.type() != QEvent.Type.MouseButtonPress or not isinstance(event, QMouseEvent)
