@@ -225,3 +225,13 @@ def test_bucket_fill_fills_a_painted_outline_with_one_click_and_alt_erases(edito
     erased = editor.mask_array()
     assert erased[75 - 40, 100] == 0 and erased.max() < 255  # the ring's solid core, all joined, is gone
     assert (erased <= outline).all()  # (only its anti-aliased rim, which has other values, is left)
+
+
+def test_number_keys_set_the_brush_opacity_and_a_stroke_never_exceeds_it(editor: MaskEditor) -> None:
+    editor.set_brush(size=20, hardness=1.0)
+    key(editor, Qt.Key.Key_4)
+    assert editor.opacity == pytest.approx(0.4)
+    stroke(editor, [(60, 75), (100, 75), (60, 75)])  # overlapping segments of one stroke
+    assert editor.mask_array()[75, 80] == pytest.approx(0.4 * 255, abs=1)
+    key(editor, Qt.Key.Key_0)
+    assert editor.opacity == 1.0

@@ -93,8 +93,8 @@ class MaskDialog(QDialog):
         start, self.mask_note = self._starting_mask(width, height, alpha_mask)
         self.editor = MaskEditor(to_qimage(rgb), MaskModel(width, height, start), self)
         self.setWindowTitle(f"Paint mask — {image_path.name}")
-        hint = QLabel("B brush · E eraser · X swap · [ ] size · L lasso · P polygon · R rectangle · O ellipse · G fill · "
-                      "Ctrl+I invert · Delete clear · Ctrl+Z undo · wheel zoom · Space+drag pan · "
+        hint = QLabel("B brush · E eraser · X swap · [ ] size · 1…0 opacity · L lasso · P polygon · R rectangle · "
+                      "O ellipse · G fill · Ctrl+I invert · Delete clear · Ctrl+Z undo · wheel zoom · Space+drag pan · "
                       "grow / feather are previewed until Apply (or Enter)" + self.mask_note)
         hint.setWordWrap(True)
         self.error = QLabel()

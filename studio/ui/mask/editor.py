@@ -2,7 +2,8 @@
 
 Shortcuts: B brush, E eraser, X swap them, [ ] size, Shift+[ Shift+] hardness, L lasso, P polygon
 (click points; Enter or a double-click closes, Esc drops it), R rectangle, O ellipse, G bucket fill
-(Alt erases with a shape or the bucket), Ctrl+I invert, Delete clear, Ctrl+Z / Ctrl+Shift+Z undo / redo, F fit, Ctrl+0 100%.
+(Alt erases with a shape or the bucket), 1…9 and 0 brush opacity 10%…100%, Ctrl+I invert, Delete
+clear, Ctrl+Z / Ctrl+Shift+Z undo / redo, F fit, Ctrl+0 100%.
 The wheel zooms at the cursor; the middle button or Space+drag pans. A tablet's pen pressure
 scales the brush's size and opacity.
 """
@@ -286,6 +287,9 @@ class MaskEditor(QGraphicsView):
             self.set_tool(tools[key])
         elif key == K.Key_X:
             self.set_tool(Tool.ERASER if self.tool is Tool.BRUSH else Tool.BRUSH)
+        elif K.Key_0 <= key <= K.Key_9:  # brush opacity as in paint programs: 1 = 10% … 9 = 90%, 0 = 100%
+            digit = key - K.Key_0
+            self.set_brush(opacity=(digit or 10) / 10)
         elif key in (K.Key_BracketLeft, K.Key_BraceLeft, K.Key_BracketRight, K.Key_BraceRight):
             grow = key in (K.Key_BracketRight, K.Key_BraceRight)
             if shift or key in (K.Key_BraceLeft, K.Key_BraceRight):  # Shift+[ arrives as { on many layouts
