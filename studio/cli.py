@@ -1,5 +1,6 @@
 """The ``nuance`` command line. Runs the same engine the editor uses, with no GUI at all;
-``nuance`` alone (or ``nuance gui [WORKFLOW]``) opens the editor.
+``nuance`` alone (or ``nuance gui [WORKFLOW]``) opens the editor; ``nuance plugins …`` manages
+plugins (see ``studio/cli_plugins.py``).
 
 Exit codes: 0 every run succeeded, 1 a run failed (or was cancelled), 2 bad input (a one-line
 error, no traceback), 130 interrupted with Ctrl+C.
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     nodes = commands.add_parser("nodes", help="list the installed node types")
     nodes.add_argument("--json", action="store_true", help="machine-readable description of every node")
+
+    from studio import cli_plugins
+
+    cli_plugins.add_parser(commands)
     return parser
 
 
@@ -94,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_nodes(args)
         if args.command == "models":
             return _cmd_models(args)
+        if args.command == "plugins":
+            from studio import cli_plugins
+
+            return cli_plugins.run(args)
         return _cmd_gui(getattr(args, "workflow", None))
     except (NuanceError, OSError) as exc:
         message = str(exc) if isinstance(exc, NuanceError) else f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")

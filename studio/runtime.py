@@ -8,19 +8,29 @@ a graph behaves identically whether it runs headless or from the window.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio.core.registry import NodeRegistry
 from studio.core.workflow import Workflow
 from studio.engine import RunOptions
 
+if TYPE_CHECKING:
+    from studio.plugins.manager import PluginManager
+
+
+def load_plugins() -> PluginManager:
+    """Every installed node: the built-in packs and each enabled plugin, each loaded on its own."""
+    from studio.plugins.manager import PluginManager
+
+    manager = PluginManager()
+    manager.load_all()
+    return manager
+
 
 def load_registry() -> tuple[NodeRegistry, list[str]]:
-    """Every installed node, and the errors of packs that failed to load (for the user to read)."""
-    from studio.plugins import LoadReport, create_registry
-
-    report = LoadReport()
-    registry = create_registry(report)
-    return registry, list(report.errors)
+    """Every installed node, and the errors of plugins that failed to load (for the user to read)."""
+    manager = load_plugins()
+    return manager.registry, manager.errors()
 
 
 def run_options(workflow: Workflow | None, *, output_dir: Path | None = None, device: str = "auto",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from studio.cli import main
-from studio.plugins import create_registry
+from studio.runtime import load_plugins
 
 HELLO_TEXT = "Hello, world! 6 × 7 = 42"
 
@@ -501,7 +501,8 @@ def test_nodes_json(capsys):
     data = json.loads(out)
     assert isinstance(data, list)
     by_type = {item["type"]: item for item in data}
-    assert set(by_type) == {spec.type for spec in create_registry()}
+    assert set(by_type) == {spec.type for spec in load_plugins().registry}  # built-ins and the bundled plugin
+    assert "imagetools.Levels" in by_type and "KSampler" in by_type
     for item in data:
         assert {"type", "category", "description", "inputs", "outputs"} <= set(item)
         assert isinstance(item["description"], str) and item["description"]
@@ -538,7 +539,7 @@ def test_nodes_plain_listing(capsys):
             continue
         node_type, _, description = line.strip().partition(" ")
         listed[node_type] = (category, description.strip())
-    registry = create_registry()
+    registry = load_plugins().registry
     assert set(listed) == {spec.type for spec in registry}
     for spec in registry:
         assert listed[spec.type][0] == spec.category

@@ -35,6 +35,8 @@ def test_wheel_contains_packages_resources_and_script(wheel: Path) -> None:
     assert "nodes/basic/__init__.py" in names
     assert "studio/resources/schema/workflow.schema.json" in names
     assert "studio/resources/workflows/hello.json" in names
+    assert "studio/resources/plugin_template/plugin.toml" in names
+    assert "studio/bundled_plugins/imagetools/plugin.toml" in names  # the example plugin ships with the app
     assert "nuance = studio.cli:entry" in scripts
 
 
@@ -48,7 +50,9 @@ def test_installed_wheel_runs_a_bundled_workflow(wheel: Path, tmp_path: Path) ->
         "import json, studio, sys\n"
         "from studio.core.resources import resources_dir\n"
         "from studio.cli import main\n"
-        "print(json.dumps({'studio': studio.__file__, 'resources': str(resources_dir())}))\n"
+        "from studio.plugins.manager import bundled_plugins_dir\n"
+        "print(json.dumps({'studio': studio.__file__, 'resources': str(resources_dir()), "
+        "'bundled': str(bundled_plugins_dir())}))\n"
         f"sys.exit(main(['run', 'hello', '--quiet', '--output-dir', {str(tmp_path / 'out')!r}]))\n"
     )
     # Run from an empty folder so the source checkout cannot be imported by accident.
@@ -57,5 +61,6 @@ def test_installed_wheel_runs_a_bundled_workflow(wheel: Path, tmp_path: Path) ->
     where = json.loads(proc.stdout.splitlines()[0])
     assert Path(where["studio"]).is_relative_to(site)
     assert Path(where["resources"]) == site / "studio" / "resources"
+    assert Path(where["bundled"]) == site / "studio" / "bundled_plugins"
     saved = list((tmp_path / "out").glob("hello_*_.txt"))
     assert [p.read_text(encoding="utf-8") for p in saved] == ["Hello, world! 6 × 7 = 42"]

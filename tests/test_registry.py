@@ -73,14 +73,15 @@ def test_register_pack_namespaces_plugins_only():
     assert report.errors == [] and report.packs == ["fx", "core"]
 
 
-def test_register_pack_reports_a_refused_node_and_keeps_the_others():
+def test_register_pack_reports_a_refused_node_and_rolls_the_pack_back():
     registry = NodeRegistry()
     report = LoadReport()
     good = make_node("Good")
     bad = make_node("Bad", API_VERSION=API_VERSION + 1)
-    register_pack(registry, NodePack("fx", [bad, good]), builtin=False, report=report)
-    assert "fx.Good" in registry and "fx.Bad" not in registry
+    register_pack(registry, NodePack("fx", [good, bad]), builtin=False, report=report)
+    assert "fx.Good" not in registry and "fx.Bad" not in registry and len(registry) == 0  # never half a pack
     assert len(report.errors) == 1 and "fx" in report.errors[0] and "API version" in report.errors[0]
+    assert "none of its nodes were loaded" in report.errors[0] and report.packs == []
 
 
 def test_unknown_names(registry):

@@ -415,3 +415,7 @@ class NodePack:
     nodes: Sequence[type[Node]]
     description: str = ""
     version: str = "0"
+    #: The node API version the pack was written for (a plugin without plugin.toml states it here).
+    api_version: int = 1
+    #: A module of the pack that only the editor imports, with ``register_gui(gui)`` (custom node widgets).
+    gui: str | None = None

@@ -8,7 +8,7 @@ duplicate id or a clashing alias refuses it with a message and leaves the regist
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from studio.core.errors import RegistryError
 from studio.core.nodedef import API_VERSION, Input, Node, NodeSpec, Output
@@ -25,6 +25,17 @@ class NodeRegistry:
     def __init__(self) -> None:
         self._specs: dict[str, NodeSpec] = {}
         self._aliases: dict[str, str] = {}
+        #: Set by the plugin manager: says which plugin provides a missing type and what to do.
+        self.missing_hint: Callable[[str], str] | None = None
+
+    def explain_missing(self, type_id: str) -> str:
+        """Why ``type_id`` is not available, in words a user can act on."""
+        if self.missing_hint is not None:
+            try:
+                return self.missing_hint(type_id)
+            except Exception:  # a hint is a courtesy; never let it break validation
+                pass
+        return f"no installed node or plugin provides {type_id!r} (install the plugin that does, or remove the node)"
 
     def register(self, cls: type[Node], *, pack: str | None = None) -> NodeSpec:
         """Add ``cls``; ``pack=None`` means a built-in node with a bare name."""

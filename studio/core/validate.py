@@ -117,8 +117,7 @@ def check_graph(graph: Graph, registry: NodeRegistry, targets: Iterable[str] | N
         spec = registry.spec(node.type)
         if spec is None:
             problems.append(Problem(
-                f"unknown node type {node.type!r}: no installed node or plugin provides it "
-                "(install the plugin that does, or remove the node)", node.id, node.type))
+                f"unknown node type {node.type!r}: {registry.explain_missing(node.type)}", node.id, node.type))
             continue
         specs[node_id] = spec
         if node.mode is NodeMode.MUTED:

@@ -286,6 +286,8 @@ class _Run:
             raise
         except Exception as exc:  # any failure inside a node fails the node, never the app
             message = str(exc) if isinstance(exc, NuanceError) else f"{type(exc).__name__}: {exc}"
+            if spec.pack is not None:  # say whose code failed: the user knows where to report it
+                message = f"{message} (in plugin '{spec.pack}')"
             tb = traceback.format_exc()
             self.records[node_id] = NodeRecord(node_id, node_type, FAILED, error=message, traceback=tb,
                                                files=tuple(ctx.files))
