@@ -7,14 +7,18 @@ while the mouse is still moving, except value drags, whose edits merge into one 
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsPathItem
 
 from studio.core.document import ConnectionRefused
+from studio.core.errors import InputValueError
 from studio.core.graph import Link
 from studio.core.nodedef import NodeSpec
 from studio.core.types import describe_type, is_compatible
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
     from studio.ui.canvas.annotations import GroupItem
     from studio.ui.canvas.node_item import NodeItem
     from studio.ui.canvas.scene import CanvasScene
+
+log = logging.getLogger(__name__)
 
 CLICK_DISTANCE = 4.0
 
@@ -251,6 +257,101 @@ class ValueDrag(Interaction):
             value = min(value, inp.max)
         value = round(value) if self.row.kind == ng.INT else round(float(value), 10)
         self.doc.set_input(self.item.node_id, self.row.name, value)
+
+
+class _GestureCancelled(Exception):
+    """Thrown into a gesture's open macro to undo what it changed."""
+
+
+class NodeWidgetGesture(Interaction):
+    """Pressing in a plugin's node widget area (studio.ui.api.NodeWidget).
+
+    The widget's press, drag and release return input changes; each is checked as a typed-in
+    value would be (a bad one is refused with a message, the others still apply) and the whole
+    gesture is one undo step. A widget that raises ends the gesture, keeping what it applied;
+    Esc undoes it. ``active`` is False once the gesture is over (already after a failed press).
+    """
+
+    def __init__(self, scene: CanvasScene, item: NodeItem, pos: QPointF):
+        self.scene = scene
+        self.doc = scene.document
+        self.item = item
+        self.node_id = item.node_id
+        self.node_type = item.node.type
+        self.widget = item.custom_widget
+        self.active = self.widget is not None
+        self._macro: AbstractContextManager[Any] | None = None
+        if self.widget is None:
+            scene.notify(f"The {self.node_type} widget is not working: {item.custom_error or 'it could not be created'}")
+            return
+        self._call("press", pos)
+
+    def move(self, pos: QPointF) -> None:
+        self._call("drag", pos)
+
+    def release(self, pos: QPointF) -> None:
+        self._call("release", pos)
+        self._finish()
+
+    def cancel(self) -> None:
+        self.active = False
+        macro, self._macro = self._macro, None
+        if macro is not None:
+            macro.__exit__(_GestureCancelled, _GestureCancelled(), None)  # the macro undoes its edits
+        if self.scene.interaction is self:
+            self.scene.interaction = None
+
+    def _call(self, method: str, scene_pos: QPointF) -> None:
+        item = self.item
+        if not self.active:
+            return
+        if self.node_id not in self.doc.graph.nodes or item.custom_widget is not self.widget or item.geo.custom is None:
+            self._finish()  # the node was deleted or its plugin disabled meanwhile
+            return
+        rect = QRectF(item.geo.custom)
+        try:
+            changes = getattr(self.widget, method)(item.mapFromScene(scene_pos), rect, item.widget_values())
+        except Exception as exc:  # a plugin's bug ends its gesture, never the editor
+            log.exception("the node widget of %s failed in %s()", self.node_type, method)
+            self.scene.notify(f"The {self.node_type} widget failed: {type(exc).__name__}: {exc}")
+            self._finish()
+            return
+        if changes:
+            self._apply(changes)
+
+    def _apply(self, changes: Any) -> None:
+        if not isinstance(changes, Mapping):
+            self.scene.notify(f"The {self.node_type} widget returned {type(changes).__name__}, not a mapping of input changes")
+            return
+        spec = self.doc.spec(self.node_id)
+        inputs = {inp.name: inp for inp in spec.inputs} if spec is not None else {}
+        checked: dict[str, Any] = {}
+        for name, value in changes.items():
+            inp = inputs.get(name)
+            if inp is None or ng.widget_kind(inp) is None:
+                self.scene.notify(f"The {self.node_type} widget tried to set {name!r}, which is not a value input of the node")
+                continue
+            try:
+                checked[name] = inp.coerce(value)
+            except InputValueError as exc:
+                self.scene.notify(f"{inp.label}: {exc} (from the {self.node_type} widget)")
+        current = self.doc.graph.nodes[self.node_id].inputs
+        checked = {name: value for name, value in checked.items() if name not in current or current[name] != value}
+        if not checked:
+            return
+        if self._macro is None:
+            self._macro = self.doc.macro(f"Change {node_label(self.doc.graph.nodes[self.node_id], spec)}")
+            self._macro.__enter__()
+        for name, value in checked.items():
+            self.doc.set_input(self.node_id, name, value)
+
+    def _finish(self) -> None:
+        self.active = False
+        macro, self._macro = self._macro, None
+        if macro is not None:
+            macro.__exit__(None, None, None)  # one undo step for the whole gesture
+        if self.scene.interaction is self:
+            self.scene.interaction = None
 
 
 class GroupResize(Interaction):

@@ -1,4 +1,5 @@
-"""Where everything on a node sits: header, sockets, widget rows, the image picker, the output text area.
+"""Where everything on a node sits: header, sockets, widget rows, the image picker, a plugin's custom
+widget area, the output text area.
 
 Computed once when a node changes (not on every paint), so painting and hit-testing only read
 rectangles. A widget input shows as a socket when it is wired or the user converted it.
@@ -38,6 +39,8 @@ INT, FLOAT, COMBO, TOGGLE, TEXT, MULTILINE, CONTROL = "int", "float", "combo", "
 #: Node type → the input naming an image file: such nodes show the picture and buttons to choose or paste one.
 IMAGE_FILE_INPUTS: dict[str, str] = {"LoadImage": "image"}
 THUMB_HEIGHT = 150.0
+#: Room around a plugin's custom widget area: the node grows by its HEIGHT plus this.
+CUSTOM_MARGIN = 8.0
 
 
 def widget_kind(inp: Input) -> str | None:
@@ -103,6 +106,8 @@ class NodeGeometry:
     widgets: list[WidgetRow] = field(default_factory=list)
     text_rect: QRectF | None = None
     picker: ImagePicker | None = None
+    #: The area a plugin's node widget draws in (studio.ui.api.NodeWidget).
+    custom: QRectF | None = None
     collapsed: bool = False
 
     @property
@@ -120,11 +125,13 @@ def node_title(node: GraphNode, spec: NodeSpec | None) -> str:
 
 
 def compute(node: GraphNode, spec: NodeSpec | None, links_in: Iterable[Link], links_out: Iterable[Link],
-            ui: dict[str, Any], text_lines: int = 0, size: tuple[float, float] | None = None) -> NodeGeometry:
+            ui: dict[str, Any], text_lines: int = 0, size: tuple[float, float] | None = None,
+            custom_height: float = 0.0) -> NodeGeometry:
     """The layout of one node, from its spec, its wires (in and out) and its ``ui`` entry.
 
     ``size`` overrides the saved size (while the user drags the resize grip). A node is never
-    smaller than its content; extra height goes to its multi-line text boxes.
+    smaller than its content; extra height goes to its multi-line text boxes. ``custom_height``
+    makes room for a plugin's node widget below the widget rows (and the image picker).
     """
     fm = QFontMetricsF(theme.fonts()["label"])
     title_fm = QFontMetricsF(theme.fonts()["title"])
@@ -188,6 +195,9 @@ def compute(node: GraphNode, spec: NodeSpec | None, links_in: Iterable[Link], li
         paste = QRectF(PAD + inner * 0.62 + 2, y + 2, inner * 0.38 - 2, WIDGET_ROW - 4)
         geo.picker = ImagePicker(picked, choose, paste, QRectF(PAD, y + WIDGET_ROW + 2, inner, THUMB_HEIGHT))
         y += WIDGET_ROW + THUMB_HEIGHT + 4
+    if custom_height > 0:
+        geo.custom = QRectF(PAD, y + 4, width - 2 * PAD, custom_height)
+        y += custom_height + CUSTOM_MARGIN
     if text_lines:
         lines = min(text_lines, MAX_TEXT_LINES)
         geo.text_rect = QRectF(PAD, y + 4, width - 2 * PAD, lines * TEXT_LINE + 8)
@@ -202,13 +212,19 @@ def compute(node: GraphNode, spec: NodeSpec | None, links_in: Iterable[Link], li
 
 def _grow_text_boxes(geo: NodeGeometry, extra: float) -> None:
     """Share extra height among the multi-line boxes (prompts get taller when a node is); a node
-    without one gives it to its picture."""
+    without one gives it to its picture, else to its custom widget area."""
     boxes = [i for i, w in enumerate(geo.widgets) if w.kind == MULTILINE]
     if not boxes:
         if geo.picker is not None:
             geo.picker = geo.picker.translated(0.0, extra)
-            if geo.text_rect is not None:
-                geo.text_rect = geo.text_rect.translated(0, extra)
+            if geo.custom is not None:
+                geo.custom = geo.custom.translated(0, extra)
+        elif geo.custom is not None:
+            geo.custom = QRectF(geo.custom.x(), geo.custom.y(), geo.custom.width(), geo.custom.height() + extra)
+        else:
+            return
+        if geo.text_rect is not None:
+            geo.text_rect = geo.text_rect.translated(0, extra)
         return
     share = extra / len(boxes)
     shift = 0.0
@@ -222,6 +238,8 @@ def _grow_text_boxes(geo: NodeGeometry, extra: float) -> None:
     geo.widgets = rows
     if geo.picker is not None:
         geo.picker = geo.picker.translated(shift)
+    if geo.custom is not None:
+        geo.custom = geo.custom.translated(0, shift)
     if geo.text_rect is not None:
         geo.text_rect = geo.text_rect.translated(0, shift)
 

@@ -7,10 +7,13 @@ on it goes to the scene, which turns it into document commands.
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
@@ -20,6 +23,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from studio.core import layout
 from studio.core.graph import NodeMode
 from studio.core.paths import find_input_file
+from studio.ui import api as gui_api
 from studio.ui import theme, thumbnails
 from studio.ui.canvas import node_geometry as ng
 from studio.ui.eta import ProgressClock, format_eta
@@ -37,6 +41,11 @@ SHOWN_SECONDS = 0.05
 GRIP = 10.0
 #: How long a resolved image path is trusted before the disk is asked again (files come and go).
 RESOLVE_SECONDS = 2.0
+
+log = logging.getLogger(__name__)
+
+#: Node types whose plugin widget failed to draw: logged once each, not on every repaint.
+_failed_widgets: set[str] = set()
 
 #: Items waiting for a thumbnail, by file path: repainted when it has been decoded.
 _waiting: dict[str, weakref.WeakSet[NodeItem]] = {}
@@ -81,6 +90,10 @@ class NodeItem(QGraphicsItem):
         self.clock = ProgressClock()
         self.output_text = ""
         self._picked: tuple[tuple[str, str], float, Path | None] | None = None
+        #: The plugin widget drawn in the node's custom area (one instance per node) and why it cannot be.
+        self.custom_widget: gui_api.NodeWidget | None = None
+        self.custom_error = ""
+        self._custom_class: type[gui_api.NodeWidget] | None = None
         self.geo = ng.NodeGeometry(ng.MIN_WIDTH, ng.HEADER, "")
         self._bounds = self.geo.rect
         self._body = QPainterPath()
@@ -103,7 +116,9 @@ class NodeItem(QGraphicsItem):
         doc = self.canvas.document
         node = self.node
         lines = len(self.output_text.splitlines()) if self.output_text else 0
-        geo = ng.compute(node, doc.spec(self.node_id), self.links_in(), self.links_out(), doc.ui, lines, size)
+        spec = doc.spec(self.node_id)
+        custom_height = self._sync_custom_widget(node.type if spec is not None else None)
+        geo = ng.compute(node, spec, self.links_in(), self.links_out(), doc.ui, lines, size, custom_height)
         self.prepareGeometryChange()
         self.geo = geo
         rect = geo.rect
@@ -121,6 +136,35 @@ class NodeItem(QGraphicsItem):
         for wire in self.wires:
             wire.refresh_path()
         self.update()
+
+    def _sync_custom_widget(self, node_type: str | None) -> float:
+        """Follow the registry of plugin widgets (a plugin enabled or disabled meanwhile); the
+        height the node must make room for, 0 for none."""
+        gui = getattr(self.canvas, "gui", None)
+        cls = gui.node_widget_class(node_type) if gui is not None and node_type is not None else None
+        if cls is not self._custom_class:
+            self._custom_class = cls
+            self.custom_widget = None
+            self.custom_error = ""
+            if cls is not None:
+                try:
+                    self.custom_widget = cls()
+                except Exception as exc:  # a plugin's bug must not stop the canvas
+                    self.custom_error = _failure(exc)
+                    _log_failure(node_type or "", "could not be created")
+        if cls is None:
+            return 0.0
+        try:
+            return gui_api.widget_height(cls)
+        except ValueError:  # HEIGHT changed after registration
+            return gui_api.NodeWidget.HEIGHT
+
+    def widget_values(self) -> Mapping[str, Any]:
+        """The node's constant inputs with defaults filled in, read-only: what a plugin widget sees."""
+        spec = self.canvas.document.spec(self.node_id)
+        values = {inp.name: inp.default for inp in spec.inputs if inp.has_default} if spec is not None else {}
+        values.update(self.node.inputs)
+        return MappingProxyType(values)
 
     def links_in(self) -> list[Any]:
         """The links into this node, from its wires (cheap: no scan of the whole graph)."""
@@ -222,6 +266,11 @@ class NodeItem(QGraphicsItem):
             self._picked = (key, now, find_input_file(value, doc.workflow.base_dir))
         return self._picked[2]
 
+    def custom_at(self, scene_pos: QPointF) -> bool:
+        """Whether ``scene_pos`` is in the area a plugin's widget draws (and handles presses in)."""
+        custom = self.geo.custom
+        return custom is not None and not self.geo.collapsed and custom.contains(self.mapFromScene(scene_pos))
+
     def in_grip(self, scene_pos: QPointF) -> bool:
         """On the bottom-right corner, where dragging resizes the node."""
         if self.geo.collapsed:
@@ -272,6 +321,8 @@ class NodeItem(QGraphicsItem):
             self._paint_widgets(painter, node.inputs)
             if geo.picker is not None and not geo.collapsed:
                 self._paint_picker(painter, geo.picker)
+            if geo.custom is not None and not geo.collapsed:
+                self._paint_custom(painter, geo.custom)
             if geo.text_rect is not None:
                 self._paint_text(painter)
             if not geo.collapsed:
@@ -455,6 +506,33 @@ class NodeItem(QGraphicsItem):
             painter.drawText(frame, Qt.AlignmentFlag.AlignCenter,
                              fm.elidedText(note, Qt.TextElideMode.ElideMiddle, frame.width() - 12))
 
+    def _paint_custom(self, painter: QPainter, rect: QRectF) -> None:
+        """Let the plugin's widget draw its area; if it raises, show why there instead."""
+        error = self.custom_error
+        widget = self.custom_widget
+        if widget is not None and not error:
+            painter.save()
+            try:
+                painter.setClipRect(rect, Qt.ClipOperation.IntersectClip)
+                painter.setFont(theme.fonts()["label"])
+                widget.paint(painter, QRectF(rect), self.widget_values(), gui_api.WidgetStyle.current())
+            except Exception as exc:  # a plugin's bug must not take the editor down
+                error = _failure(exc)
+                _log_failure(self.node.type, "failed to paint")
+            finally:
+                painter.restore()
+        if not error:
+            return
+        painter.setPen(QPen(theme.FAILED, 1))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+        font = theme.fonts()["small"]
+        painter.setFont(font)
+        fm = QFontMetricsF(font)
+        inner = rect.adjusted(6, 4, -6, -4)
+        text = fm.elidedText(f"Widget error: {error}", Qt.TextElideMode.ElideRight, inner.width() * 3)
+        painter.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap, text)
+
     def _paint_multiline(self, painter: QPainter, rect: QRectF, row: ng.WidgetRow, value: Any) -> None:
         text = str(value) if value else ""
         inner = rect.adjusted(6, 4, -6, -4)
@@ -479,3 +557,17 @@ class NodeItem(QGraphicsItem):
             painter.drawText(QRectF(rect.left() + 6, rect.top() + 4 + i * ng.TEXT_LINE, rect.width() - 12, ng.TEXT_LINE),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                              fm.elidedText(line, Qt.TextElideMode.ElideRight, rect.width() - 12))
+
+
+def _failure(exc: BaseException) -> str:
+    """A plugin widget's exception in a few words, for the node to show."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _log_failure(node_type: str, what: str) -> None:
+    """Log the exception being handled, once per node type (paint runs on every repaint)."""
+    if node_type in _failed_widgets:
+        return
+    _failed_widgets.add(node_type)
+    log.exception("the node widget of %s %s", node_type, what)

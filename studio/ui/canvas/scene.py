@@ -17,9 +17,10 @@ from studio.core import layout
 from studio.core.document import Document
 from studio.core.errors import InputValueError
 from studio.core.nodedef import NodeSpec
+from studio.ui import api as gui_api
 from studio.ui.canvas import node_geometry as ng
 from studio.ui.canvas.annotations import GROUP_TITLE, GroupItem, NoteItem
-from studio.ui.canvas.interactions import GroupResize, Interaction, NodeResize, ValueDrag, WireDrag
+from studio.ui.canvas.interactions import GroupResize, Interaction, NodeResize, NodeWidgetGesture, ValueDrag, WireDrag
 from studio.ui.canvas.node_item import NodeItem, RunState
 from studio.ui.canvas.wire_item import RerouteItem, WireItem
 
@@ -56,6 +57,8 @@ class CanvasScene(QGraphicsScene):
         self._move_start: dict[QGraphicsItem, QPointF] = {}
         self._carried: dict[str, QPointF] = {}
         self._building = False
+        #: Plugin node widgets, read when a node lays out; the canvas re-lays out when they change.
+        self.gui = gui_api.shared()
         # Nothing moves often enough to pay for a BSP index, and dragging would keep rebuilding it.
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.setSceneRect(-SCENE_EXTENT, -SCENE_EXTENT, 2 * SCENE_EXTENT, 2 * SCENE_EXTENT)
@@ -72,11 +75,14 @@ class CanvasScene(QGraphicsScene):
         for item in self.nodes.values():  # once, now that every wire is known
             item.refresh()
         self._unsubscribe = document.subscribe(self._on_event)
+        self._gui_unsubscribe = self.gui.subscribe(self._on_gui_changed)
 
     def close(self) -> None:
         """Stop mirroring the document and drop every item, now, while Python is in a state to
         answer the items' callbacks (not later, from the garbage collector)."""
+        self.cancel_interaction()  # a gesture may hold an undo step open
         self._unsubscribe()
+        self._gui_unsubscribe()
         self.interaction = None
         self.wire_drag = None
         self._move_start = {}
@@ -98,6 +104,13 @@ class CanvasScene(QGraphicsScene):
         for table in (self.groups, self.notes):
             for item in table.values():
                 item.refresh()
+
+    def _on_gui_changed(self) -> None:
+        """A plugin's node widgets came or went: nodes of its types re-layout with or without them."""
+        if isinstance(self.interaction, NodeWidgetGesture):
+            self.cancel_interaction()
+        for item in self.nodes.values():
+            item.refresh()
 
     # -- document → items ----------------------------------------------------------------------
     def _on_event(self, event: ev.DocumentEvent) -> None:
@@ -242,6 +255,13 @@ class CanvasScene(QGraphicsScene):
                 if not item.isSelected() and not modifiers & Qt.KeyboardModifier.ControlModifier:
                     self.select(nodes=[item.node_id])
                 self._press_widget(item, row, pos)
+                return True
+            if item.custom_at(pos):
+                if not item.isSelected() and not modifiers & Qt.KeyboardModifier.ControlModifier:
+                    self.select(nodes=[item.node_id])
+                gesture = NodeWidgetGesture(self, item, pos)
+                if gesture.active:
+                    self.interaction = gesture
                 return True
             return False
         for group in self.groups.values():
