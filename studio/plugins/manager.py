@@ -337,6 +337,8 @@ class PluginManager:
             return
         before = set(sys.modules)
         added_path: str | None = None
+        if plugin.path is not None and plugin.origin == DEV:
+            plugin.stamp = folder_stamp(plugin.path)  # before importing: a failed load is retried on the next edit
         try:
             if plugin.manifest is not None:
                 try:
@@ -376,8 +378,6 @@ class PluginManager:
             return
         plugin.modules = sorted(set(sys.modules) - before)
         plugin.status = LOADED
-        if plugin.path is not None and not plugin.builtin:
-            plugin.stamp = folder_stamp(plugin.path)
 
     def _add_packages_path(self, plugin: Plugin) -> str | None:
         private = packages_dir(plugin.name)

@@ -8,6 +8,7 @@ on it goes to the scene, which turns it into document commands.
 from __future__ import annotations
 
 import logging
+import textwrap
 import time
 import weakref
 from collections.abc import Mapping
@@ -89,6 +90,7 @@ class NodeItem(QGraphicsItem):
         self.run = RunState()
         self.clock = ProgressClock()
         self.output_text = ""
+        self._was_placeholder = False
         self._picked: tuple[tuple[str, str], float, Path | None] | None = None
         #: The plugin widget drawn in the node's custom area (one instance per node) and why it cannot be.
         self.custom_widget: gui_api.NodeWidget | None = None
@@ -115,8 +117,13 @@ class NodeItem(QGraphicsItem):
         (``size``: a size being dragged, not yet in the document)."""
         doc = self.canvas.document
         node = self.node
-        lines = len(self.output_text.splitlines()) if self.output_text else 0
         spec = doc.spec(self.node_id)
+        if spec is None:  # a placeholder says why it is one, and which plugin would provide it
+            self.output_text = "\n".join(textwrap.wrap(self._description(), 44)[:ng.MAX_TEXT_LINES])
+        elif self._was_placeholder:
+            self.output_text = ""
+        self._was_placeholder = spec is None
+        lines = len(self.output_text.splitlines()) if self.output_text else 0
         custom_height = self._sync_custom_widget(node.type if spec is not None else None)
         geo = ng.compute(node, spec, self.links_in(), self.links_out(), doc.ui, lines, size, custom_height)
         self.prepareGeometryChange()
@@ -174,8 +181,12 @@ class NodeItem(QGraphicsItem):
         return [wire.link for wire in self.wires if wire.source is self]
 
     def _description(self) -> str:
-        spec = self.canvas.document.spec(self.node_id)
-        return spec.description if spec is not None else f"node type {self.node.type} is not installed"
+        doc = self.canvas.document
+        spec = doc.spec(self.node_id)
+        if spec is not None:
+            return spec.description
+        registry = doc.registry
+        return registry.explain_missing(self.node.type) if registry is not None else f"{self.node.type} is not installed"
 
     def sync_pos(self) -> None:
         x, y = self.canvas.document.node_pos(self.node_id)
