@@ -297,3 +297,28 @@ def test_scan_lists_risky_things_with_their_lines(tmp_path):
     folder = make_plugin(tmp_path, "native")
     (folder / "fast.so").write_bytes(b"\x7fELF")
     assert any(f.category == "native code" for f in scan_folder(folder))
+
+
+def test_manifest_requirements_land_in_the_private_folder_and_are_checked_at_load(tmp_path):
+    wheels = _wheels(tmp_path)
+    body = "import tinydep\n        value = value + tinydep.VALUE"
+    folder = make_plugin(tmp_path / "src", "needy", requirements=("tinydep==2.0",), body=body)
+    with prepare(str(folder), pip_args=["--no-index", "--find-links", str(wheels)]) as prepared:
+        assert prepared.plan_error is None and prepared.packages == {"tinydep": "2.0"}
+        assert not packages_dir("needy").exists()  # a plan writes nothing
+        result = prepared.commit(trust=True)
+    assert (packages_dir("needy") / "tinydep" / "__init__.py").read_text(encoding="utf-8") == "VALUE = 200\n"
+    assert result.record.packages == {"tinydep": "2.0"}
+    manager = loaded()
+    assert run_value(manager, "needy.Add", 1) == 1 + 200 + 1
+    assert str(packages_dir("needy")) == sys.path[-1]  # after the app's own folders
+
+    # Someone deletes the private folder: the plugin is reported, not half-loaded.
+    import shutil
+
+    shutil.rmtree(packages_dir("needy"))
+    for key in [k for k in sys.modules if k.startswith("tinydep")]:
+        del sys.modules[key]
+    manager = loaded()
+    needy = manager.get("needy")
+    assert needy.status == "failed" and "requirements are not installed (tinydep==2.0)" in needy.error

@@ -294,3 +294,20 @@ def test_the_bundled_example_plugin_loads():
     assert imagetools is not None and imagetools.origin == BUNDLED and imagetools.loaded, imagetools.error
     assert "imagetools.Levels" in plugins.registry
     assert imagetools.gui_module == "nuance_plugins.imagetools.gui"
+
+
+def test_installing_over_a_bundled_plugin_takes_over_at_once_and_uninstall_brings_it_back(tmp_path):
+    from studio.plugins.install import install, uninstall
+
+    bundled = tmp_path / "bundled"
+    make_plugin(bundled, "shared", amount=1, version="1.0")
+    plugins = manager(bundled)
+    assert plugins.get("shared").origin == BUNDLED
+    install(str(make_plugin(tmp_path / "src", "shared", node="Newer", amount=10, version="2.0")), trust=True)
+    change = plugins.add_installed("shared")
+    assert change.removed == ["shared.Add"] and change.added == ["shared.Newer"]
+    assert plugins.get("shared").origin == "user" and "shared.Add" not in plugins.registry
+    uninstall("shared")
+    change = plugins.remove("shared")
+    assert change.removed == ["shared.Newer"] and change.added == ["shared.Add"]
+    assert plugins.get("shared").origin == BUNDLED and "shared.Add" in plugins.registry

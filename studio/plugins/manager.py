@@ -497,9 +497,8 @@ class PluginManager:
         return self._notify(Change(message, restart_needed=restart, added=list(fresh.node_types), removed=removed))
 
     def add_installed(self, name: str) -> Change:
-        """Load a plugin that was just installed (or reload one that was updated)."""
-        if self.get(name) is not None:
-            return self.reload(name)
+        """Load a plugin that was just installed or updated, in place of any copy loaded before
+        (an older version, or a bundled plugin of the same name, which it now shadows)."""
         self.state = PluginState.load()
         record = self.state.installed.get(name)
         if record is not None and record.kind == "dev":
@@ -508,13 +507,29 @@ class PluginManager:
             plugin = self._package_plugin(plugins_dir() / name, record)
         else:
             plugin = self._folder_plugin(plugins_dir() / name, USER, record=record)
+        removed: list[str] = []
+        restart = False
+        existing = self.get(name)
+        if existing is not None:
+            if existing.loaded:
+                unloaded = self.unload(existing)
+                removed, restart = unloaded.removed, unloaded.restart_needed
+            if existing.origin in (USER, PACKAGE, DEV):
+                self.plugins.remove(existing)
+            else:
+                existing.status = SHADOWED
+                existing.error = f"not loaded: the installed plugin of the same name ({plugin.path}) comes first"
         self.plugins.append(plugin)
         if plugin.status == UNLOADED:
             self._load(plugin)
+        verb = "updated" if existing is not None and existing.origin in (USER, PACKAGE, DEV) else "installed"
         if plugin.loaded:
-            return self._notify(Change(f"plugin '{name}' {plugin.version} installed and loaded: "
-                                       f"{len(plugin.node_types)} node type(s)", added=list(plugin.node_types)))
-        return self._notify(Change(f"plugin '{name}' installed but not loaded: {plugin.error or plugin.status}"))
+            message = f"plugin '{name}' {plugin.version} {verb} and loaded: {len(plugin.node_types)} node type(s)"
+        else:
+            message = f"plugin '{name}' {verb} but not loaded: {plugin.error or plugin.status}"
+        if restart:
+            message += "; restart Nuance Studio to drop the compiled modules of the old version"
+        return self._notify(Change(message, restart_needed=restart, added=list(plugin.node_types), removed=removed))
 
     def remove(self, name: str) -> Change:
         """Forget an uninstalled plugin (its files are already gone)."""
