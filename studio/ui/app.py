@@ -25,10 +25,11 @@ def create_window(workflow: str | None = None) -> MainWindow:
 
     Work a crashed session autosaved is offered back first; restored, it takes the example's place.
     """
-    from studio.runtime import load_registry
+    from studio.runtime import load_plugins
 
-    registry, errors = load_registry()
-    window = MainWindow(registry)
+    manager = load_plugins()
+    errors = manager.errors()
+    window = MainWindow(manager.registry, plugins=manager)
     restored = window.restore_crashed()
     if not workflow:
         opened = bool(restored) or window.open_example(FIRST_EXAMPLE)

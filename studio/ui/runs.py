@@ -68,6 +68,11 @@ class RunController(QObject):
             return self._runner.executor.cache.max_bytes
         return self._cache_bytes if self._cache_bytes is not None else DEFAULT_MAX_BYTES
 
+    def clear_cache(self) -> None:
+        """Forget every cached node output (the code that made them was replaced)."""
+        if self._runner is not None:  # made on the first run: nothing is cached before
+            self._runner.executor.cache.clear()
+
     @property
     def in_flight(self) -> int:
         """Runs queued whose end has not yet reached the GUI thread (unlike :attr:`busy`, which

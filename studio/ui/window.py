@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
@@ -29,9 +29,13 @@ from studio.ui.canvas.editing import CanvasEditing
 from studio.ui.canvas.node_item import RunState
 from studio.ui.canvas.scene import CanvasScene
 from studio.ui.canvas.view import CanvasView, local_files
+from studio.ui.plugin_gui import PluginGui, placeholder_notes
 from studio.ui.runs import RunController, images_of, preview_image
 from studio.ui.tabs import WorkflowTab
 from studio.ui.viewer import ImageViewer
+
+if TYPE_CHECKING:
+    from studio.plugins.manager import PluginManager
 
 APP_NAME = "Nuance Studio"
 FILE_FILTER = "Workflows and pictures (*.json *.png);;Workflows (*.json);;Pictures that carry a workflow (*.png);;All files (*)"
@@ -49,9 +53,14 @@ class MainWindow(QMainWindow):
     #: The workflow shown changed (another file, a new one, another tab): panels follow ``self.document``.
     document_changed = Signal(object)
 
-    def __init__(self, registry: NodeRegistry, parent: QWidget | None = None):
+    def __init__(self, registry: NodeRegistry, parent: QWidget | None = None, *, plugins: PluginManager | None = None):
         super().__init__(parent)
+        if plugins is not None and plugins.registry is not registry:
+            raise ValueError("MainWindow: the registry must be the plugin manager's (plugins.registry)")
         self.registry = registry
+        #: The plugin manager (None: the nodes were registered by hand, as in most tests).
+        self.plugins = plugins
+        self.plugin_gui: PluginGui | None = None
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("WorkflowTabs")
         self.tabs.setDocumentMode(True)
@@ -87,6 +96,9 @@ class MainWindow(QMainWindow):
         self.resize(1400, 860)
         self._update_title()
         panels.install(self)
+        if plugins is not None:  # after the panels: it refreshes the inspector when plugins change
+            self.plugin_gui = PluginGui(self, plugins)
+        self.actions_by_name["plugin_manager"].setEnabled(plugins is not None)
 
     # -- the tab shown ---------------------------------------------------------------------------
     @property
@@ -255,9 +267,7 @@ class MainWindow(QMainWindow):
         file_path = path.resolve() if workflow.source_format == FORMAT and not picture else None
         self.show_workflow(Document(workflow, self.registry), file_path)
         self.recent.add(path)
-        notes = list(workflow.warnings)
-        if workflow.placeholders:
-            notes.append(f"{len(workflow.placeholders)} node(s) of types that are not installed are kept as placeholders")
+        notes = [*workflow.warnings, *placeholder_notes(self.plugins, workflow)]
         self.show_message("; ".join(notes) if notes else f"Opened {path.name}")
         return True
 
@@ -278,6 +288,9 @@ class MainWindow(QMainWindow):
             self.warn("Cannot open the example", str(exc))
             return False
         self.show_workflow(Document(workflow, self.registry), None, example=True)
+        notes = placeholder_notes(self.plugins, workflow)
+        if notes:
+            self.show_message("; ".join(notes))
         return True
 
     def save(self) -> bool:
@@ -299,6 +312,7 @@ class MainWindow(QMainWindow):
 
     def _write(self, target: Path) -> bool:
         tab = self.tab
+        self.record_plugins(tab.document.workflow)
         try:
             save_workflow(tab.document.workflow, target)
         except OSError as exc:
@@ -312,6 +326,26 @@ class MainWindow(QMainWindow):
         self._refresh_tab(tab)
         self.show_message(f"Saved {target}")
         return True
+
+    def record_plugins(self, workflow: Workflow) -> None:
+        """Write which plugins the graph's nodes come from into ``meta.plugins`` (version, where to get
+        them), so a machine without one can say what is missing; kept from before for plugins absent here."""
+        if self.plugins is None:
+            return
+        previous = workflow.meta.get("plugins")
+        used = self.plugins.used_plugins((node.type for node in workflow.graph.nodes.values()),
+                                         previous if isinstance(previous, dict) else None)
+        if used:
+            workflow.meta["plugins"] = used
+        else:
+            workflow.meta.pop("plugins", None)
+
+    def open_plugin_manager(self) -> Any:
+        """Plugins > Plugin Manager: the dialog, shown (None when this window has no plugin manager)."""
+        if self.plugin_gui is None:
+            self.show_message("Plugins are not managed in this window")
+            return None
+        return self.plugin_gui.open_manager()
 
     def _dialog_dir(self) -> str:
         return str(self.file_path.parent) if self.file_path is not None else str(Path.home())
@@ -397,6 +431,8 @@ class MainWindow(QMainWindow):
                     event.ignore()
                     return
         self.runs.shutdown()
+        if self.plugin_gui is not None:
+            self.plugin_gui.close()
         self.autosave.end()  # a clean close: nothing to recover
         for tab in self.workflow_tabs():
             tab.shut()
@@ -635,6 +671,9 @@ class MainWindow(QMainWindow):
         cancel_action = a("cancel", "&Cancel run", self.cancel_run, ("Esc",), tip="Stop the run at its next step (Esc)")
         run.addAction(run_action)
         run.addAction(cancel_action)
+        plugins_menu = menus.addMenu("&Plugins")
+        plugins_menu.addAction(a("plugin_manager", "Plugin &Manager…", self.open_plugin_manager,
+                                 tip="Install, update, enable, disable and reload node plugins"))
         toolbar = self.addToolBar("Run")
         toolbar.setObjectName("RunToolbar")
         toolbar.addAction(run_action)

@@ -119,7 +119,7 @@ class NodeItem(QGraphicsItem):
         node = self.node
         spec = doc.spec(self.node_id)
         if spec is None:  # a placeholder says why it is one, and which plugin would provide it
-            self.output_text = "\n".join(textwrap.wrap(self._description(), 44)[:ng.MAX_TEXT_LINES])
+            self.output_text = "\n".join(textwrap.wrap(self._description(), 32)[:ng.MAX_TEXT_LINES])
         elif self._was_placeholder:
             self.output_text = ""
         self._was_placeholder = spec is None

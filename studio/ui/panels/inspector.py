@@ -141,13 +141,27 @@ class Inspector(QWidget):
         self.title_edit.setPlaceholderText(ng.node_title(node, spec) if not node.title else "")
         if spec is None:
             self.type_label.setText(f"Type: {node.type} (not installed)")
-            self.description_label.setText("This node type is not installed; it is kept as it is and saved unchanged.")
+            self.description_label.setText(f"{self.explain_missing(doc, node.type)}. Until then the node is kept as it is "
+                                           "and saved unchanged.")
         else:
             pack = f" — from {spec.pack}" if spec.pack else ""
             self.type_label.setText(f"Type: {spec.type} · {spec.category}{pack}")
             self.description_label.setText(spec.description or "No description.")
         self._show_status()
         self._build_form()
+
+    def explain_missing(self, doc: Document, node_type: str) -> str:
+        """Which plugin provides a placeholder's type and what to do (enable, install …), in words."""
+        manager = getattr(self.window_, "plugins", None)
+        known = doc.workflow.meta.get("plugins")
+        try:
+            if manager is not None:
+                return manager.explain_missing(node_type, known if isinstance(known, dict) else None)
+            if doc.registry is not None:
+                return doc.registry.explain_missing(node_type)
+        except Exception:  # an explanation is a courtesy: the inspector must still show the node
+            pass
+        return f"The node type {node_type} is not installed"
 
     def _clear_form(self) -> None:
         self._generation += 1
