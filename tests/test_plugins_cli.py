@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from plugin_support import make_plugin, snapshot_tree, zip_folder
+
 from studio.cli import main
 from studio.core import paths
 from studio.plugins.state import PluginState, plugins_dir
