@@ -109,6 +109,10 @@ class Input:
         if self.choices is not None:
             options = self.current_choices() or []
             if value not in options:
+                near = closest_choices(value, options) if isinstance(value, str) else []
+                if near:  # a model file renamed or in another folder: say which ones look like it
+                    shown = ", ".join(_show(o) for o in near)
+                    raise InputValueError(f"{_show(value)} is not one of the choices; the closest: {shown}")
                 shown = ", ".join(_show(o) for o in options[:12]) + (", …" if len(options) > 12 else "")
                 raise InputValueError(f"{_show(value)} is not one of the choices ({shown or 'none available'})")
 
@@ -207,6 +211,24 @@ def _describe_value(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     return f"a {type(value).__name__}"
+
+
+def closest_choices(value: str, options: Sequence[Any], count: int = 3) -> list[str]:
+    """The text options most like ``value``: the same file name in another folder first, then by spelling."""
+    import difflib
+
+    texts = [o for o in options if isinstance(o, str)]
+    base = value.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    names = {o: o.rsplit("/", 1)[-1].lower() for o in texts}
+    same_name = [o for o in texts if names[o] == base]
+    similar = difflib.get_close_matches(value, texts, n=count, cutoff=0.5)
+    by_name = difflib.get_close_matches(base, list(set(names.values())), n=count, cutoff=0.5)
+    named = [o for name in by_name for o in texts if names[o] == name]
+    ordered: list[str] = []
+    for option in [*same_name, *similar, *named]:
+        if option not in ordered:
+            ordered.append(option)
+    return ordered[:count]
 
 
 def _show(value: Any) -> str:

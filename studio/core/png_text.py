@@ -19,7 +19,7 @@ from studio.core.workflow import Workflow, parse_workflow, resolve_workflow
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: The chunks that may hold a workflow, best first: ours keeps the layout, ComfyUI's does not.
-WORKFLOW_CHUNKS = ("nuance", "prompt")
+WORKFLOW_CHUNKS = ("nuance", "workflow", "prompt")
 #: A text chunk larger than this is not metadata we wrote; it is skipped rather than read.
 MAX_TEXT_CHUNK = 64 * 1024 * 1024
 
@@ -77,9 +77,10 @@ def _decode(kind: bytes, data: bytes) -> tuple[str, str] | None:
         return None
 
 
-def embedded_workflow(path: Path) -> tuple[dict[str, Any], str] | None:
-    """The workflow JSON a picture carries and the chunk it came from; None when it has none."""
+def embedded_workflows(path: Path) -> list[tuple[dict[str, Any], str]]:
+    """Every workflow JSON a picture carries with the chunk it came from, best first."""
     chunks = read_text_chunks(path)
+    found = []
     for name in WORKFLOW_CHUNKS:
         text = chunks.get(name)
         if text is None:
@@ -89,19 +90,34 @@ def embedded_workflow(path: Path) -> tuple[dict[str, Any], str] | None:
         except (json.JSONDecodeError, RecursionError):
             continue
         if isinstance(data, dict) and data:
-            return data, name
-    return None
+            found.append((data, name))
+    return found
+
+
+def embedded_workflow(path: Path) -> tuple[dict[str, Any], str] | None:
+    """The best workflow JSON a picture carries and the chunk it came from; None when it has none."""
+    found = embedded_workflows(path)
+    return found[0] if found else None
 
 
 def load_png_workflow(path: Path, registry: NodeRegistry | None = None) -> Workflow:
     """The workflow a picture carries, resolved like a workflow file; WorkflowError saying why not."""
-    found = embedded_workflow(path)
-    if found is None:
+    found = embedded_workflows(path)
+    if not found:
         raise WorkflowError(
-            f"{path}: this picture carries no workflow (it has no 'nuance' or ComfyUI 'prompt' text chunk). "
-            "Pictures saved by Save Image carry one; to use the picture itself, drop it on the canvas")
-    data, chunk = found
-    workflow = parse_workflow(data, origin=f"{path} ({chunk} chunk)")
-    if registry is not None:
-        resolve_workflow(workflow, registry)
-    return workflow
+            f"{path}: this picture carries no workflow (it has no 'nuance', or ComfyUI 'workflow' or 'prompt', text "
+            "chunk). Pictures saved by Save Image carry one; to use the picture itself, drop it on the canvas")
+    first_error: WorkflowError | None = None
+    for data, chunk in found:  # ComfyUI writes both its editor workflow and its prompt: the first that reads wins
+        try:
+            workflow = parse_workflow(data, origin=f"{path} ({chunk} chunk)")
+        except WorkflowError as exc:
+            first_error = first_error or exc
+            continue
+        if first_error is not None:
+            workflow.warnings.append(f"{first_error}; read the '{chunk}' chunk instead")
+        if registry is not None:
+            resolve_workflow(workflow, registry)
+        return workflow
+    assert first_error is not None
+    raise first_error

@@ -6,7 +6,8 @@ registry, follows aliases and migrates old node versions. Node types that are no
 in the graph as placeholders and are written back unchanged, so opening a workflow on a machine
 that lacks a plugin never destroys part of it.
 
-ComfyUI's API-format prompt JSON (``{"id": {"class_type": ..., "inputs": ...}}``) is read too.
+ComfyUI's API-format prompt JSON (``{"id": {"class_type": ..., "inputs": ...}}``) is read too, and
+ComfyUI's editor files (see :mod:`studio.core.comfy_ui`); a PNG is read through the workflow it carries.
 """
 
 from __future__ import annotations
@@ -70,7 +71,12 @@ def load_workflow(source: str | os.PathLike[str] | dict[str, Any], registry: Nod
         workflow = parse_workflow(source)
     else:
         path = Path(source)
-        workflow = parse_workflow(read_json(path), origin=str(path))
+        from studio.core.png_text import is_png, load_png_workflow
+
+        if path.suffix.lower() == ".png" or (path.suffix.lower() != ".json" and is_png(path)):  # a picture's workflow
+            workflow = load_png_workflow(path)
+        else:
+            workflow = parse_workflow(read_json(path), origin=str(path))
         workflow.path = path.resolve()
     if registry is not None:
         resolve_workflow(workflow, registry)
@@ -100,22 +106,22 @@ def read_json(path: Path) -> Any:
 
 
 def parse_workflow(data: Any, origin: str = "workflow") -> Workflow:
-    """Phase one: structure only. Accepts our format and ComfyUI's API format."""
+    """Phase one: structure only. Accepts our format, ComfyUI's editor format and its API format."""
     if not isinstance(data, dict):
         raise WorkflowError(f"{origin}: a workflow is a JSON object, got {type(data).__name__}")
     if "format" in data:
         if data["format"] != FORMAT:
             raise WorkflowError(f"{origin}: not a Nuance Studio workflow (its format is {data['format']!r})")
         return _parse_nuance(data, origin)
-    if isinstance(data.get("nodes"), list) and "links" in data and ("last_node_id" in data or "last_link_id" in data):
-        raise WorkflowError(
-            f"{origin}: this is a ComfyUI editor (UI-format) workflow; in ComfyUI use "
-            "'Export (API)' and open that file instead")
+    from studio.core.comfy_ui import is_comfy_ui, parse_comfy_ui
+
+    if is_comfy_ui(data):
+        return parse_comfy_ui(data, origin)
     if data and all(isinstance(v, dict) and "class_type" in v for v in data.values()):
         return _parse_comfy_api(data, origin)
     raise WorkflowError(
-        f"{origin}: not a workflow: expected a Nuance Studio workflow (with \"format\": \"{FORMAT}\") "
-        "or a ComfyUI API-format prompt")
+        f"{origin}: not a workflow: expected a Nuance Studio workflow (with \"format\": \"{FORMAT}\"), "
+        "a ComfyUI workflow or a ComfyUI API-format prompt")
 
 
 def _parse_nuance(data: dict[str, Any], origin: str) -> Workflow:
@@ -215,6 +221,12 @@ def resolve_workflow(workflow: Workflow, registry: NodeRegistry) -> Workflow:
         renames = {old: new for old, new in spec.cls.RENAMED_INPUTS.items()}
         if renames:
             _rename_inputs(graph, node, renames)
+        if "comfy" in node.extra and node.version is None:
+            from studio.core.comfy_ui import apply_widget_values
+
+            apply_widget_values(workflow, node, spec)  # ComfyUI's values match the node as it is now
+            node.version = spec.version
+            continue
         saved_version = node.version or 1
         if saved_version < spec.version:
             try:

@@ -57,7 +57,8 @@ def placeholder_notes(manager: PluginManager | None, workflow: Workflow) -> list
     if not types:
         return []
     if manager is None:
-        return [f"{len(types)} node(s) of types that are not installed are kept as placeholders"]
+        shown = ", ".join(sorted(set(types))[:5]) + (", …" if len(set(types)) > 5 else "")
+        return [f"{len(types)} node(s) of types that are not installed ({shown}) are kept as placeholders"]
     known = workflow.meta.get("plugins") if isinstance(workflow.meta.get("plugins"), dict) else None
     by_plugin: dict[str, list[str]] = defaultdict(list)
     unknown: list[str] = []
@@ -73,7 +74,7 @@ def placeholder_notes(manager: PluginManager | None, workflow: Workflow) -> list
         else:
             notes.append(f"{len(group)} node(s) of plugin '{name}' are placeholders: {text}")
     if unknown:
-        shown = ", ".join(sorted(set(unknown))[:5])
+        shown = ", ".join(sorted(set(unknown))[:5]) + (", …" if len(set(unknown)) > 5 else "")
         notes.append(f"{len(unknown)} node(s) of types that are not installed ({shown}) are kept as placeholders")
     return notes
 

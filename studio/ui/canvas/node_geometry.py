@@ -37,7 +37,7 @@ MAX_VALUE_WIDTH = 200.0
 INT, FLOAT, COMBO, TOGGLE, TEXT, MULTILINE, CONTROL = "int", "float", "combo", "toggle", "text", "multiline", "control"
 
 #: Node type → the input naming an image file: such nodes show the picture and buttons to choose or paste one.
-IMAGE_FILE_INPUTS: dict[str, str] = {"LoadImage": "image"}
+IMAGE_FILE_INPUTS: dict[str, str] = {"LoadImage": "image", "LoadImageMask": "image"}
 THUMB_HEIGHT = 150.0
 #: Room around a plugin's custom widget area: the node grows by its HEIGHT plus this.
 CUSTOM_MARGIN = 8.0
