@@ -36,6 +36,78 @@ class ControlNetLoader(Node):
                            extra=(str(dtype),), size_hint=lambda path: 2 * path.stat().st_size if path.is_file() else 0)
 
 
+class DiffControlNetLoader(Node):
+    NAME = "DiffControlNetLoader"
+    DISPLAY_NAME = "Load ControlNet Model (diff)"
+    CATEGORY = "loaders"
+    DESCRIPTION = ("Load a 'diff' ControlNet: a file (original control_model.* layout with a 'difference' marker) that "
+                   "stores its weights as differences to a UNet; the model's UNet weights (with its LoRAs) are added "
+                   "back, as in ComfyUI. An ordinary ControlNet file loads as with Load ControlNet Model.")
+    INPUTS = [Input("model", "MODEL", tooltip="The model the diff was made against (its UNet weights are added)"),
+              Combo("control_net_name", _choices("controlnet"), tooltip="A file in the controlnet folder")]
+    OUTPUTS = [Output("CONTROL_NET", "CONTROL_NET")]
+
+    @classmethod
+    def fingerprint(cls, ctx: RunContext, **inputs: Any) -> Any:
+        return _fingerprint(ctx, "controlnet", inputs["control_net_name"])
+
+    def run(self, ctx: RunContext, model: Any, control_net_name: str) -> Any:
+        from studio.models.devices import unet_dtype
+        from studio.models.folders import model_folders
+
+        path = model_folders(ctx.options.models_dir).find("controlnet", control_net_name)
+        if not (path.is_file() and "difference" in _tensor_names(path)):
+            return ControlNetLoader().run(ctx, control_net_name)
+        dtype = unet_dtype(ctx.device)
+        lora_key = tuple((id(bound), strength) for bound, strength in getattr(model, "loras", ()))
+        return load_cached(ctx, "controlnet", control_net_name, "diff-controlnet",
+                           lambda p: _load_diff_controlnet(p, model, ctx.device, dtype),
+                           extra=(str(dtype), id(model.unet), lora_key),
+                           size_hint=lambda p: 2 * p.stat().st_size)
+
+
+def _tensor_names(path: Any) -> set[str]:
+    from studio.models.files import load_state_dict, read_safetensors_header
+
+    if path.suffix.lower() == ".safetensors":
+        return set(read_safetensors_header(path).tensors)
+    return set(load_state_dict(path, device="cpu"))
+
+
+def _load_diff_controlnet(path: Any, model: Any, device: str, dtype: Any) -> Any:
+    """ComfyUI's diff loading: each ``control_model.K`` tensor that has a UNet counterpart
+    ``diffusion_model.K`` gets that UNet weight added; the control-only parts load as stored."""
+    import torch
+    from diffusers import ControlNetModel
+
+    from studio.models.controlnet import ORIGINAL_PREFIX, ControlNetHandle, infer_controlnet_config, to_diffusers_layout
+    from studio.models.convert import unet_to_original
+    from studio.models.files import ModelFileError, load_state_dict
+    from studio.models.loader import assign_weights
+
+    state = load_state_dict(path, device="cpu")
+    state.pop("difference", None)
+    if not any(k.startswith(ORIGINAL_PREFIX) for k in state):
+        raise ModelFileError(f"{path.name}: a diff ControlNet must use the original layout (control_model.* keys)")
+    unet = unet_to_original(model.prepare(device, dtype).state_dict())
+    added = 0
+    for key in list(state):
+        base = unet.get(key[len(ORIGINAL_PREFIX):]) if key.startswith(ORIGINAL_PREFIX) else None
+        if base is not None and tuple(base.shape) == tuple(state[key].shape):
+            state[key] = state[key].float() + base.detach().float().cpu()
+            added += 1
+    if added == 0:
+        raise ModelFileError(f"{path.name}: no tensor of this diff ControlNet matches the model's UNet; "
+                             "connect the model it was made for")
+    weights = to_diffusers_layout(state, path.name)
+    config, arch = infer_controlnet_config({k: tuple(v.shape) for k, v in weights.items()}, path.name)
+    config = {k: v for k, v in config.items() if not k.startswith("_")}
+    with torch.device("meta"):
+        controlnet = ControlNetModel.from_config(config)
+    controlnet = assign_weights(controlnet, weights, what="ControlNet", source=path.name, dtype=dtype, device="cpu")
+    return ControlNetHandle(controlnet.eval().requires_grad_(False), arch, path.name)
+
+
 def _apply(conditionings: list[Any], control_net: Any, image: Any, strength: float, start_percent: float,
            end_percent: float) -> list[Any]:
     """Each conditioning with the ControlNet chained after whatever it already carried. Entries
@@ -99,4 +171,4 @@ class ControlNetApply(Node):
         return _apply([conditioning], control_net, image, strength, 0.0, 1.0)[0]
 
 
-NODES = [ControlNetLoader, ControlNetApplyAdvanced, ControlNetApply]
+NODES = [ControlNetLoader, ControlNetApplyAdvanced, ControlNetApply, DiffControlNetLoader]

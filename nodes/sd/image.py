@@ -6,6 +6,7 @@ torch and PIL are imported inside ``run`` so that listing nodes and running plai
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from typing import Any
 
@@ -178,17 +179,100 @@ class ImageScaleToTotalPixels(Node):
     CATEGORY = "image/upscaling"
     DESCRIPTION = "Resize images to about a number of megapixels (1 = 1024×1024), keeping the aspect ratio."
     INPUTS = [Input("image", "IMAGE"), Combo("upscale_method", IMAGE_UPSCALE_METHODS),
-              Float("megapixels", 1.0, min=0.01, max=16.0)]
+              Float("megapixels", 1.0, min=0.01, max=16.0),
+              Int("resolution_steps", 1, min=1, max=256, optional=True,
+                  tooltip="Round the width and height to multiples of this (8 or 64 suit the VAE); 1 = no rounding")]
     OUTPUTS = [Output("IMAGE", "IMAGE")]
 
-    def run(self, ctx: RunContext, image: Any, upscale_method: str, megapixels: float) -> Any:
+    def run(self, ctx: RunContext, image: Any, upscale_method: str, megapixels: float, resolution_steps: int = 1) -> Any:
         from studio.imaging import total_pixels_size
 
         height, width = image.shape[1:3]
-        new_w, new_h = total_pixels_size(width, height, megapixels)
+        if resolution_steps <= 1:
+            new_w, new_h = total_pixels_size(width, height, megapixels)
+        else:  # ComfyUI: round(side × scale / steps) × steps
+            scale = math.sqrt(megapixels * 1024 * 1024 / (width * height))
+            new_w = max(1, round(width * scale / resolution_steps)) * resolution_steps
+            new_h = max(1, round(height * scale / resolution_steps)) * resolution_steps
         return _scale(image, upscale_method, new_w, new_h)
 
 
-NODES = [LoadImage, SaveImage, PreviewImage, ImageScale, ImageScaleBy, ImageScaleToTotalPixels]
+class LoadImageMask(Node):
+    NAME = "LoadImageMask"
+    DISPLAY_NAME = "Load Image (as Mask)"
+    CATEGORY = "mask"
+    DESCRIPTION = ("Load one channel of an image file as a MASK. 'alpha' gives 1 − alpha, as Load Image does (1 where the "
+                   "picture is transparent: the area to repaint; all 0 when the file has no transparency); 'red', "
+                   "'green' and 'blue' give that channel as it is (white = 1).")
+    INPUTS = [String("image", "", tooltip="A file in the inputs folder, or a path (absolute or relative to the workflow)"),
+              Combo("channel", ["alpha", "red", "green", "blue"], tooltip="Which channel becomes the mask")]
+    OUTPUTS = [Output("MASK", "MASK")]
+
+    @classmethod
+    def validate(cls, **inputs: Any) -> str | None:
+        return LoadImage.validate(**inputs)
+
+    @classmethod
+    def fingerprint(cls, ctx: RunContext, **inputs: Any) -> str | None:
+        return LoadImage.fingerprint(ctx, image=inputs["image"])
+
+    def run(self, ctx: RunContext, image: str, channel: str) -> Any:
+        from studio.imaging import load_image_file
+
+        path = _find(image, "image", ctx)
+        try:
+            pixels, alpha_mask = load_image_file(path)
+        except OSError as exc:
+            raise ValueError(f"{path.name} could not be read as an image: {exc}") from None
+        if channel == "alpha":
+            return alpha_mask
+        return pixels[..., ["red", "green", "blue"].index(channel)].clone()
+
+
+class EmptyImage(Node):
+    NAME = "EmptyImage"
+    DISPLAY_NAME = "Empty Image"
+    CATEGORY = "image"
+    DESCRIPTION = "A batch of pictures filled with one colour, given as 0xRRGGBB (e.g. 16744448 = 0xFF8000, orange)."
+    INPUTS = [Int("width", 512, min=1, max=MAX_RESOLUTION), Int("height", 512, min=1, max=MAX_RESOLUTION),
+              Int("batch_size", 1, min=1, max=4096),
+              Int("color", 0, min=0, max=0xFFFFFF, tooltip="The colour as 0xRRGGBB: 0 = black, 16777215 = white")]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, width: int, height: int, batch_size: int, color: int) -> Any:
+        import torch
+
+        rgb = torch.tensor([((color >> 16) & 0xFF) / 0xFF, ((color >> 8) & 0xFF) / 0xFF, (color & 0xFF) / 0xFF])
+        return rgb.expand(batch_size, height, width, 3).contiguous()
+
+
+class ImageBatch(Node):
+    NAME = "ImageBatch"
+    DISPLAY_NAME = "Batch Images"
+    CATEGORY = "image"
+    DESCRIPTION = ("Join two batches of pictures into one, image1's first. image2 is resized to image1's size "
+                   "(bilinear, centre crop) when they differ; if only one has an alpha channel, the other gets an "
+                   "opaque one.")
+    INPUTS = [Input("image1", "IMAGE"), Input("image2", "IMAGE")]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, image1: Any, image2: Any) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        from studio.imaging import resize
+
+        if image1.shape[-1] != image2.shape[-1]:
+            if image1.shape[-1] > image2.shape[-1]:
+                image2 = F.pad(image2, (0, image1.shape[-1] - image2.shape[-1]), value=1.0)
+            else:
+                image1 = F.pad(image1, (0, image2.shape[-1] - image1.shape[-1]), value=1.0)
+        if image1.shape[1:] != image2.shape[1:]:
+            image2 = resize(image2.movedim(-1, 1), image1.shape[2], image1.shape[1], "bilinear", "center").movedim(1, -1)
+        return torch.cat((image1, image2.to(image1)), dim=0)
+
+
+NODES = [LoadImage, SaveImage, PreviewImage, ImageScale, ImageScaleBy, ImageScaleToTotalPixels, LoadImageMask, EmptyImage,
+         ImageBatch]
 
 

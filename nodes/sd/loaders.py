@@ -89,6 +89,35 @@ class CheckpointLoaderSimple(Node):
         return model, clip, vae
 
 
+#: The model configs ComfyUI ships (models/configs), which its CheckpointLoader offers.
+CHECKPOINT_CONFIGS = ("anything_v3.yaml", "v1-inference.yaml", "v1-inference_clip_skip_2.yaml",
+                      "v1-inference_clip_skip_2_fp16.yaml", "v1-inference_fp16.yaml", "v1-inpainting-inference.yaml",
+                      "v2-inference-v.yaml", "v2-inference-v_fp32.yaml", "v2-inference.yaml", "v2-inference_fp32.yaml",
+                      "v2-inpainting-inference.yaml")
+
+
+class CheckpointLoader(CheckpointLoaderSimple):
+    NAME = "CheckpointLoader"
+    DISPLAY_NAME = "Load Checkpoint With Config (DEPRECATED)"
+    CATEGORY = "advanced/loaders"
+    DESCRIPTION = ("ComfyUI's old loader with a model config, kept so its workflows run. The architecture is detected "
+                   "from the weights as in Load Checkpoint; of the config only what it changes from that is used: "
+                   "'-v' configs predict v (v_prediction), 'clip_skip_2' and anything_v3 read the prompt from the "
+                   "next-to-last CLIP layer. Prefer Load Checkpoint.")
+    INPUTS = [Combo("config_name", CHECKPOINT_CONFIGS, tooltip="ComfyUI's model config (only its v-prediction and "
+                    "CLIP-skip settings matter here)"),
+              Combo("ckpt_name", _choices("checkpoints"), tooltip="A file in the checkpoints folder")]
+
+    def run(self, ctx: RunContext, config_name: str, ckpt_name: str) -> tuple[Any, Any, Any]:  # type: ignore[override]
+        model, clip, vae = super().run(ctx, ckpt_name)
+        stem = config_name.rsplit(".", 1)[0]
+        if stem.startswith("v2-inference-v"):
+            model = model.clone(prediction_type="v_prediction")
+        if "clip_skip_2" in stem or stem == "anything_v3":
+            clip = clip.with_last_layer(-2)
+        return model, clip, vae
+
+
 def _memory_needed(path: Any, dtype: Any) -> int:
     """About how much memory a checkpoint takes once loaded (files are mostly fp16)."""
     import torch
@@ -157,4 +186,4 @@ class ModelSamplingDiscrete(Node):
         return model.clone(prediction_type="epsilon" if sampling == "eps" else "v_prediction", model_sigmas=sigmas)
 
 
-NODES = [CheckpointLoaderSimple, VAELoader, CLIPSetLastLayer, ModelSamplingDiscrete]
+NODES = [CheckpointLoaderSimple, VAELoader, CLIPSetLastLayer, ModelSamplingDiscrete, CheckpointLoader]

@@ -310,5 +310,75 @@ class ImageCrop(Node):
         return image[:, y:y + height, x:x + width, :].clone()
 
 
+class ImageSharpen(Node):
+    NAME = "ImageSharpen"
+    DISPLAY_NAME = "Image Sharpen"
+    CATEGORY = "image/postprocessing"
+    DESCRIPTION = ("Sharpen by unsharp masking: the picture plus alpha × 10 times its difference from a Gaussian blur of "
+                   "the given radius and sigma (ComfyUI's kernel; sigma is relative to the radius). alpha 0 changes nothing.")
+    INPUTS = [Input("image", "IMAGE"), Int("sharpen_radius", 1, min=1, max=31),
+              Float("sigma", 1.0, min=0.1, max=10.0, step=0.01), Float("alpha", 1.0, min=0.0, max=5.0, step=0.01)]
+    OUTPUTS = [Output("IMAGE", "IMAGE")]
+
+    def run(self, ctx: RunContext, image: Any, sharpen_radius: int, sigma: float, alpha: float) -> Any:
+        return sharpen(image, sharpen_radius, sigma, alpha)
+
+
+def comfy_gaussian_kernel(size: int, sigma: float) -> Any:
+    """ComfyUI's 2-D Gaussian (``nodes_post_processing.gaussian_kernel``): distances run from −1 to 1 across
+    the kernel, so sigma is measured in radii, not pixels."""
+    import torch
+
+    axis = torch.linspace(-1, 1, size)
+    y, x = torch.meshgrid(axis, axis, indexing="ij")
+    g = torch.exp(-(x * x + y * y) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def sharpen(image: Any, radius: int, sigma: float, alpha: float) -> Any:
+    """ComfyUI's ImageSharpen: kernel −10·alpha·G with its centre raised so the weights sum to 1, applied to
+    the picture with reflected edges, clipped to 0..1."""
+    import torch.nn.functional as F
+
+    size = radius * 2 + 1
+    kernel = comfy_gaussian_kernel(size, sigma) * -(alpha * 10)
+    kernel[radius, radius] = kernel[radius, radius] - kernel.sum() + 1.0
+    channels = image.shape[-1]
+    t = image.movedim(-1, 1).float()
+    mode = "reflect" if min(t.shape[-2:]) > radius else "replicate"
+    t = F.conv2d(F.pad(t, (radius, radius, radius, radius), mode=mode), kernel.repeat(channels, 1, 1, 1), groups=channels)
+    return t.movedim(1, -1).clamp(0, 1).to(image.dtype)
+
+
+class SolidMask(Node):
+    NAME = "SolidMask"
+    DISPLAY_NAME = "Solid Mask"
+    CATEGORY = "mask"
+    DESCRIPTION = "A mask of one value everywhere (1 = change all, 0 = keep all), of the given size."
+    INPUTS = [Float("value", 1.0, min=0.0, max=1.0, step=0.01), Int("width", 512, min=1, max=MAX),
+              Int("height", 512, min=1, max=MAX)]
+    OUTPUTS = [Output("MASK", "MASK")]
+
+    def run(self, ctx: RunContext, value: float, width: int, height: int) -> Any:
+        import torch
+
+        return torch.full((1, height, width), float(value), dtype=torch.float32)
+
+
+class CropMask(Node):
+    NAME = "CropMask"
+    DISPLAY_NAME = "Crop Mask"
+    CATEGORY = "mask"
+    DESCRIPTION = "Cut a width × height rectangle out of the mask, starting at (x, y); it stops at the mask's edges."
+    INPUTS = [Input("mask", "MASK"), Int("x", 0, min=0, max=MAX), Int("y", 0, min=0, max=MAX),
+              Int("width", 512, min=1, max=MAX), Int("height", 512, min=1, max=MAX)]
+    OUTPUTS = [Output("MASK", "MASK")]
+
+    def run(self, ctx: RunContext, mask: Any, x: int, y: int, width: int, height: int) -> Any:
+        m = mask.reshape(-1, mask.shape[-2], mask.shape[-1])
+        x, y = min(x, m.shape[-1] - 1), min(y, m.shape[-2] - 1)
+        return m[:, y:y + height, x:x + width].clone()
+
+
 NODES = [GrowMask, FeatherMask, InvertMask, ThresholdMask, MaskComposite, MaskToImage, ImageToMask, ImageColorToMask,
-         ImageCompositeMasked, ImageBlend, ImageBlur, ImageQuantize, ImageCrop]
+         ImageCompositeMasked, ImageBlend, ImageBlur, ImageQuantize, ImageCrop, ImageSharpen, SolidMask, CropMask]

@@ -8,6 +8,12 @@ from studio.api import Input, Int, Node, Output, RunContext
 
 TILE = Int("tile_size", 512, min=64, max=4096, step=32, tooltip="Tile width and height in pixels")
 OVERLAP = Int("overlap", 64, min=0, max=4096, step=32, tooltip="How much neighbouring tiles overlap, in pixels")
+ENCODE_TILE = Int("tile_size", 512, min=64, max=4096, step=64, tooltip="Tile width and height in pixels")
+#: ComfyUI's video-VAE settings; pictures have no time axis, so they are accepted and ignored (as ComfyUI does).
+TEMPORAL = [Int("temporal_size", 64, min=8, max=4096, step=4, optional=True,
+                tooltip="Only for video VAEs (ignored for pictures): frames per tile"),
+            Int("temporal_overlap", 8, min=4, max=4096, step=4, optional=True,
+                tooltip="Only for video VAEs (ignored for pictures): frames of overlap")]
 
 
 class VAEDecode(Node):
@@ -41,10 +47,11 @@ class VAEDecodeTiled(Node):
     DISPLAY_NAME = "VAE Decode (Tiled)"
     CATEGORY = "latent"
     DESCRIPTION = "Decode a big latent tile by tile, in bounded memory; overlapping tiles are blended."
-    INPUTS = [Input("samples", "LATENT"), Input("vae", "VAE"), TILE, OVERLAP]
+    INPUTS = [Input("samples", "LATENT"), Input("vae", "VAE"), TILE, OVERLAP, *TEMPORAL]
     OUTPUTS = [Output("IMAGE", "IMAGE")]
 
-    def run(self, ctx: RunContext, samples: dict[str, Any], vae: Any, tile_size: int, overlap: int) -> Any:
+    def run(self, ctx: RunContext, samples: dict[str, Any], vae: Any, tile_size: int, overlap: int,
+            temporal_size: int = 64, temporal_overlap: int = 8) -> Any:
         return vae.decode_tiled(samples["samples"], ctx.device, tile_size, overlap)
 
 
@@ -53,10 +60,11 @@ class VAEEncodeTiled(Node):
     DISPLAY_NAME = "VAE Encode (Tiled)"
     CATEGORY = "latent"
     DESCRIPTION = "Encode big pictures tile by tile, in bounded memory; overlapping tiles are blended."
-    INPUTS = [Input("pixels", "IMAGE"), Input("vae", "VAE"), TILE, OVERLAP]
+    INPUTS = [Input("pixels", "IMAGE"), Input("vae", "VAE"), ENCODE_TILE, OVERLAP, *TEMPORAL]
     OUTPUTS = [Output("LATENT", "LATENT")]
 
-    def run(self, ctx: RunContext, pixels: Any, vae: Any, tile_size: int, overlap: int) -> dict[str, Any]:
+    def run(self, ctx: RunContext, pixels: Any, vae: Any, tile_size: int, overlap: int,
+            temporal_size: int = 64, temporal_overlap: int = 8) -> dict[str, Any]:
         return {"samples": vae.encode_tiled(pixels, ctx.device, tile_size, overlap)}
 
 
