@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     nodes = commands.add_parser("nodes", help="list the installed node types")
     nodes.add_argument("--json", action="store_true", help="machine-readable description of every node")
 
+    _add_export_parser(commands)
+
     from studio import cli_plugins
 
     cli_plugins.add_parser(commands)
@@ -99,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_nodes(args)
         if args.command == "models":
             return _cmd_models(args)
+        if args.command == "export":
+            return _cmd_export(args)
         if args.command == "plugins":
             from studio import cli_plugins
 
@@ -427,6 +431,44 @@ def _print_run(label: str, entry: dict[str, Any], result: Any, verbose: bool, qu
 def _write_report(path: Path, report: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+# -- export (ComfyUI API format) -----------------------------------------------------------------
+def _add_export_parser(commands: Any) -> None:
+    export = commands.add_parser(
+        "export", help="write a workflow as a ComfyUI API-format prompt",
+        description="Write a workflow whose nodes are all ComfyUI core types as a ComfyUI API-format prompt "
+                    "(JSON on stdout, or -o FILE). Bypassed nodes pass their inputs through; muted nodes, and "
+                    "what needs them, are left out. A painted mask is baked into an RGBA copy of its picture "
+                    "(next to FILE, or in the current folder), to be copied into ComfyUI's input folder.")
+    export.add_argument("--comfy-api", action="store_true", required=True,
+                        help="the format to write: ComfyUI's API format (the only one for now)")
+    export.add_argument("workflow", help="workflow .json, or a bundled example's name")
+    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of to stdout")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    """The prompt alone goes to stdout (pipe it anywhere); notes and what was written go to stderr."""
+    from studio.core.comfy_export import build_comfy_export
+
+    registry = _registry()
+    workflow = load_workflow(_workflow_path(args.workflow), registry)
+    for warning in workflow.warnings:
+        print(f"nuance: warning: {warning}", file=sys.stderr)
+    target: Path | None = args.output
+    files_dir = Path.cwd() if target is None else target.parent
+    result = build_comfy_export(workflow, registry, files_dir=files_dir)
+    text = json.dumps(result.prompt, indent=2, ensure_ascii=False) + "\n"
+    if target is None:
+        sys.stdout.write(text)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    for note in result.notes:
+        print(f"nuance: note: {note}", file=sys.stderr)
+    if target is not None:
+        print(f"nuance: wrote {target}", file=sys.stderr)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

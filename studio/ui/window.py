@@ -327,6 +327,42 @@ class MainWindow(QMainWindow):
         self.show_message(f"Saved {target}")
         return True
 
+    def export_comfy_api(self, path: str | Path | None = None) -> bool:
+        """File > Export > ComfyUI API format: the prompt as JSON, baked mask pictures beside it."""
+        import json
+
+        from studio.core.comfy_export import build_comfy_export
+
+        if path is None:
+            stem = self.file_path.stem if self.file_path is not None else (
+                self.document.workflow.meta.get("name") or "workflow")
+            suggested = str(Path(self._dialog_dir()) / f"{stem}_api.json")
+            chosen, _ = QFileDialog.getSaveFileName(self, "Export as ComfyUI API format", suggested, SAVE_FILTER)
+            if not chosen:
+                return False
+            path = chosen
+        target = Path(path)
+        if not target.suffix:
+            target = target.with_suffix(".json")
+        self.view.editor.commit()  # a value still being typed belongs in the export
+        try:
+            result = build_comfy_export(self.document.workflow, self.registry, files_dir=target.parent)
+            target.write_text(json.dumps(result.prompt, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        except NuanceError as exc:
+            self.warn("Cannot export to ComfyUI", str(exc))
+            return False
+        except OSError as exc:
+            self.warn("Cannot export to ComfyUI", f"{exc.filename or target}: {exc.strerror or exc}")
+            return False
+        written = f"Exported {target} (ComfyUI API format)"
+        if result.files:
+            names = ", ".join(p.name for p in result.files)
+            written += f" and the masked picture{'s' if len(result.files) > 1 else ''} {names} beside it: copy " \
+                       f"{'them' if len(result.files) > 1 else 'it'} into ComfyUI's input folder"
+        left_out = [note for note in result.notes if "left out" in note]
+        self.show_message("; ".join([written, *left_out]))
+        return True
+
     def record_plugins(self, workflow: Workflow) -> None:
         """Write which plugins the graph's nodes come from into ``meta.plugins`` (version, where to get
         them), so a machine without one can say what is missing; kept from before for plugins absent here."""
@@ -618,6 +654,9 @@ class MainWindow(QMainWindow):
         recent.fill_menu(self.recent_menu, self.recent, self.open_recent)
         file_menu.addAction(a("save", "&Save", self.save, (std.Save,)))
         file_menu.addAction(a("save_as", "Save &As…", self.save_as, ("Ctrl+Shift+S",)))
+        export_menu = file_menu.addMenu("&Export")
+        export_menu.addAction(a("export_comfy_api", "ComfyUI &API format…", self.export_comfy_api,
+                                tip="Write the graph as a ComfyUI API-format prompt (core ComfyUI nodes only)"))
         file_menu.addAction(a("close_tab", "&Close tab", self.close_tab, ("Ctrl+W",)))
         file_menu.addSeparator()
         file_menu.addAction(a("example", "Open the txt2img &example", lambda: self.open_example("txt2img")))
