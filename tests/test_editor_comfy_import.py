@@ -41,6 +41,7 @@ def test_a_comfyui_file_runs_from_the_window(window, qtbot, tmp_path):
     shutil.copy(FIXTURES / "txt2img_v04.json", path)
     assert window.open_file(path)
     assert window.document.graph.nodes["3"].inputs["steps"] == 12
+    assert window.file_path is None  # opened as a new workflow of ours: saving never writes over ComfyUI's file
     key(window.view, Qt.Key.Key_Return, CTRL)
     qtbot.waitUntil(lambda: not window.runs.busy and not window.run_label.text(), timeout=60_000)
     saved = sorted(paths.default_output_dir().glob("ComfyUI_*.png"))

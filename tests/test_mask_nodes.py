@@ -406,7 +406,8 @@ def test_blur_spreads_an_impulse_symmetrically_as_a_gaussian(executor, radius, s
     # Spread exactly ``radius`` pixels, with Gaussian weights.
     assert out[c, c + radius] > 0 and out[c + radius, c + radius] > 0
     assert out[c, c + radius + 1] == 0 and out[c + radius + 1, c] == 0
-    assert (out[c, c + 1] / out[c, c]).item() == pytest.approx(math.exp(-1 / (2 * sigma**2)), rel=1e-4)
+    # ComfyUI's kernel: sigma in radii, so a neighbour one pixel away is 1/radius out.
+    assert (out[c, c + 1] / out[c, c]).item() == pytest.approx(math.exp(-1 / (2 * (sigma * radius) ** 2)), rel=1e-4)
 
 
 def test_blur_of_a_corner_pixel_stays_near_the_corner(executor):

@@ -248,12 +248,14 @@ class ImageBlur(Node):
     NAME = "ImageBlur"
     DISPLAY_NAME = "Image Blur"
     CATEGORY = "image/postprocessing"
-    DESCRIPTION = "Gaussian blur."
-    INPUTS = [Input("image", "IMAGE"), Int("blur_radius", 1, min=1, max=31), Float("sigma", 1.0, min=0.1, max=10.0)]
+    DESCRIPTION = ("Gaussian blur over a (2 × radius + 1)-pixel square. As in ComfyUI, sigma is measured in radii "
+                   "(sigma 1 with radius 4 is a 4-pixel Gaussian), so its workflows blur the same.")
+    INPUTS = [Input("image", "IMAGE"), Int("blur_radius", 1, min=1, max=31),
+              Float("sigma", 1.0, min=0.1, max=10.0, step=0.1, tooltip="The Gaussian's width, in units of the radius")]
     OUTPUTS = [Output("IMAGE", "IMAGE")]
 
     def run(self, ctx: RunContext, image: Any, blur_radius: int, sigma: float) -> Any:
-        return gaussian_blur(image, blur_radius, sigma)
+        return gaussian_blur(image, blur_radius, sigma * blur_radius)
 
 
 def gaussian_blur(image: Any, radius: int, sigma: float) -> Any:
