@@ -221,3 +221,17 @@ def test_the_feature_file_runs_on_a_tiny_model_with_its_windows_path(tmp_path):
     assert "12" not in nodes  # the custom node is not needed by any output
     saved = [Image.open(p) for p in data["runs"][0]["outputs"]]
     assert len(saved) == 2 and all(p.size == (64, 48) for p in saved)
+
+
+def test_a_custom_pack_node_sharing_a_name_with_one_of_ours_stays_a_placeholder(registry):
+    data = {"last_node_id": 1, "last_link_id": 0, "version": 0.4, "links": [], "nodes": [
+        {"id": 1, "type": "InpaintCrop", "pos": [0, 0], "mode": 0, "widgets_values": [20, 1.0, True, 16, False],
+         "properties": {"cnr_id": "comfyui-inpaint-cropandstitch", "ver": "2.1.7"}},
+        {"id": 2, "type": "KSampler", "pos": [0, 300], "mode": 0, "widgets_values": [1, "fixed", 20, 8, "euler", "normal", 1],
+         "properties": {"cnr_id": "comfy-core"}}]}
+    workflow = load_workflow(data, registry)
+    node = workflow.graph.nodes["1"]
+    assert node.type == "comfyui-inpaint-cropandstitch.InpaintCrop" and workflow.placeholders == ["1"]
+    assert node.extra["comfy"]["widgets_values"] == [20, 1.0, True, 16, False]
+    assert "custom node pack" in workflow.warnings[0]
+    assert workflow.graph.nodes["2"].type == "KSampler" and workflow.graph.nodes["2"].inputs["steps"] == 20

@@ -448,6 +448,21 @@ def _is_widget(inp: Any) -> bool:
     return members is not None and bool(members & WIDGET_TYPES) and len(members) == 1
 
 
+def foreign_type(node: GraphNode, spec: Any) -> str | None:
+    """The type to keep a ComfyUI custom node under when it shares its name with one of our own
+    nodes that is not a ComfyUI core node (``InpaintCrop`` from a custom pack is not ours): its
+    pack's id becomes its namespace, so it stays a placeholder instead of taking our node's inputs."""
+    from studio.core.comfy_export import COMFY_CORE_TYPES
+
+    comfy = node.extra.get("comfy")
+    properties = comfy.get("properties") if isinstance(comfy, dict) else None
+    pack = properties.get("cnr_id") or properties.get("aux_id") if isinstance(properties, dict) else None
+    if spec.pack is not None or spec.type in COMFY_CORE_TYPES or not isinstance(pack, str) or pack == "comfy-core":
+        return None
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in pack.rsplit("/", 1)[-1]) or "custom"
+    return f"{name}.{node.type}"
+
+
 def apply_widget_values(workflow: Any, node: GraphNode, spec: Any) -> None:
     """Map a ComfyUI node's saved widget values onto its inputs (a link into an input wins)."""
     comfy = node.extra.pop("comfy", None)

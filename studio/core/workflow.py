@@ -214,6 +214,16 @@ def resolve_workflow(workflow: Workflow, registry: NodeRegistry) -> Workflow:
     workflow.placeholders = []
     for node in list(graph.nodes.values()):
         spec = registry.spec(node.type)
+        if spec is not None and "comfy" in node.extra and node.version is None:
+            from studio.core.comfy_ui import foreign_type
+
+            renamed = foreign_type(node, spec)
+            if renamed is not None:
+                workflow.warnings.append(
+                    f"node {node.id}: this {node.type} comes from a ComfyUI custom node pack, not ours; "
+                    f"kept as a placeholder named {renamed}")
+                node.type = renamed
+                spec = registry.spec(renamed)
         if spec is None:
             workflow.placeholders.append(node.id)
             continue
