@@ -6,6 +6,7 @@ a model node actually runs.
 
 from nodes.sd import (
     conditioning,
+    conditioning_ops,
     controlnet,
     image,
     inpaint,
@@ -24,6 +25,6 @@ NODE_PACK = NodePack(
     name="sd",
     description=("Stable Diffusion 1.x, 2.x and SDXL: loaders, text encoding, sampling, VAE, latents, images, LoRA, "
                  "ControlNet and its preprocessors, upscaling."),
-    nodes=[*loaders.NODES, *conditioning.NODES, *sampling.NODES, *latent.NODES, *vae.NODES, *image.NODES,
+    nodes=[*loaders.NODES, *conditioning.NODES, *conditioning_ops.NODES, *sampling.NODES, *latent.NODES, *vae.NODES, *image.NODES,
            *inpaint.NODES, *masks.NODES, *lora.NODES, *controlnet.NODES, *preprocess.NODES, *upscale.NODES],
 )
