@@ -17,6 +17,13 @@ A1111_SAMPLER_NAMES = {
     "euler": "Euler", "euler_ancestral": "Euler a", "heun": "Heun", "dpm_2": "DPM2", "lms": "LMS",
     "dpmpp_2m": "DPM++ 2M", "dpmpp_2m_sde": "DPM++ 2M SDE", "dpmpp_sde": "DPM++ SDE", "ddim": "DDIM",
     "uni_pc": "UniPC", "lcm": "LCM",
+    # added with ComfyUI's newer samplers; spellings as A1111 / Forge write them. The *_gpu names
+    # run the same algorithm as their plain one, so they share its name.
+    "dpm_2_ancestral": "DPM2 a", "dpmpp_2s_ancestral": "DPM++ 2S a", "dpmpp_sde_gpu": "DPM++ SDE",
+    "dpmpp_2m_sde_gpu": "DPM++ 2M SDE", "dpmpp_2m_sde_heun": "DPM++ 2M SDE Heun", "dpmpp_2m_sde_heun_gpu": "DPM++ 2M SDE Heun",
+    "dpmpp_3m_sde": "DPM++ 3M SDE", "dpmpp_3m_sde_gpu": "DPM++ 3M SDE", "ddpm": "DDPM", "heunpp2": "HeunPP2",
+    "ipndm": "IPNDM", "ipndm_v": "IPNDM_V", "deis": "DEIS", "euler_cfg_pp": "Euler CFG++",
+    "euler_ancestral_cfg_pp": "Euler a CFG++", "dpmpp_2m_cfg_pp": "DPM++ 2M CFG++",
 }
 A1111_SCHEDULER_SUFFIX = {"karras": " Karras", "exponential": " Exponential", "sgm_uniform": " SGM Uniform"}
 SAMPLER_TYPES = ("KSampler", "KSamplerAdvanced")

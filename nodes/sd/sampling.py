@@ -8,9 +8,12 @@ from studio.api import Combo, Float, Input, Int, Node, Output, RunContext
 
 #: Kept here (torch-free) so listing nodes does not import torch; a test checks they match
 #: studio.models.sampling.SAMPLERS / SCHEDULERS.
-SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpm_2", "lms", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_sde", "ddim",
-                 "uni_pc", "uni_pc_bh2", "lcm")
-SCHEDULER_NAMES = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta")
+SAMPLER_NAMES = ("euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
+                 "dpm_2_ancestral", "lms", "dpmpp_2s_ancestral", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde",
+                 "dpmpp_2m_sde_gpu", "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_sde", "dpmpp_sde_gpu",
+                 "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "ddim", "uni_pc", "uni_pc_bh2", "lcm", "ipndm", "ipndm_v", "deis")
+SCHEDULER_NAMES = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta", "linear_quadratic",
+                   "kl_optimal")
 SEED_MAX = 2**64 - 1
 
 _COMMON_HEAD = [Input("model", "MODEL", tooltip="The model that removes the noise")]

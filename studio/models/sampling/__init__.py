@@ -7,6 +7,7 @@ is tested against analytic problems and independent implementations, with no wei
 from studio.models.sampling.denoiser import PREDICTION_TYPES, CFGDenoiser
 from studio.models.sampling.preview import PREVIEW_ARCHS, latent_to_rgb
 from studio.models.sampling.samplers import (
+    CFG_PP_SAMPLERS,
     DISCARD_PENULTIMATE_SIGMA_SAMPLERS,
     RANDOM_INPAINT_NOISE_SAMPLERS,
     SAMPLERS,
@@ -23,10 +24,13 @@ from studio.models.sampling.schedules import (
     exponential_sigmas,
     get_sigmas,
     karras_sigmas,
+    kl_optimal_sigmas,
+    linear_quadratic_sigmas,
     sd_alphas_cumprod,
 )
 
 __all__ = [
+    "CFG_PP_SAMPLERS",
     "DISCARD_PENULTIMATE_SIGMA_SAMPLERS",
     "PREDICTION_TYPES",
     "PREVIEW_ARCHS",
@@ -42,7 +46,9 @@ __all__ = [
     "exponential_sigmas",
     "get_sigmas",
     "karras_sigmas",
+    "kl_optimal_sigmas",
     "latent_to_rgb",
+    "linear_quadratic_sigmas",
     "lms_coefficients",
     "sample",
     "sd_alphas_cumprod",

@@ -115,23 +115,48 @@ class CFGDenoiser:
         out = self.model_fn(x * c_in, timestep, cond)
         return x * c_skip + out.to(x.dtype) * c_out
 
-    def __call__(self, x: Tensor, sigma: Tensor) -> Tensor:
-        """x0 prediction for ``x`` at per-item noise level ``sigma`` ([B])."""
+    def _inpaint_input(self, x: Tensor, sigma: Tensor) -> Tensor:
         mask, latent = self.denoise_mask, self.latent_image
         if mask is not None and latent is not None and self.inpaint_noise is not None:
             sig = sigma.reshape(sigma.shape[:1] + (1,) * (x.dim() - 1))
             x = x * mask + (latent + self.inpaint_noise * sig) * (1 - mask)
-        if not self.uses_uncond:
-            denoised = self._predict(x, sigma, self.positive)
-        else:
-            assert self.negative is not None
-            if _same_layout(self.positive, self.negative):
-                both = self._predict(torch.cat([x, x]), torch.cat([sigma, sigma]), _concat(self.positive, self.negative))
-                cond, uncond = both.chunk(2)
-            else:  # e.g. SDXL prompts of different token lengths: two calls
-                cond = self._predict(x, sigma, self.positive)
-                uncond = self._predict(x, sigma, self.negative)
-            denoised = uncond + self.cfg * (cond - uncond)
+        return x
+
+    def _pin_kept_area(self, denoised: Tensor) -> Tensor:
+        mask, latent = self.denoise_mask, self.latent_image
         if mask is not None and latent is not None:
             denoised = denoised * mask + latent * (1 - mask)
         return denoised
+
+    def _cond_and_uncond(self, x: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]:
+        assert self.negative is not None
+        if _same_layout(self.positive, self.negative):
+            both = self._predict(torch.cat([x, x]), torch.cat([sigma, sigma]), _concat(self.positive, self.negative))
+            cond, uncond = both.chunk(2)
+            return cond, uncond
+        # e.g. SDXL prompts of different token lengths: two calls
+        return self._predict(x, sigma, self.positive), self._predict(x, sigma, self.negative)
+
+    def __call__(self, x: Tensor, sigma: Tensor) -> Tensor:
+        """x0 prediction for ``x`` at per-item noise level ``sigma`` ([B])."""
+        x = self._inpaint_input(x, sigma)
+        if not self.uses_uncond:
+            denoised = self._predict(x, sigma, self.positive)
+        else:
+            cond, uncond = self._cond_and_uncond(x, sigma)
+            denoised = uncond + self.cfg * (cond - uncond)
+        return self._pin_kept_area(denoised)
+
+    def denoise_with_uncond(self, x: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]:
+        """The guided x0 prediction and the unconditional one, for the CFG++ samplers.
+
+        As ComfyUI does for them, the negative pass runs even at cfg 1 (CFG++ steps along the
+        unconditional prediction, so it is never thrown away), and only the guided prediction is
+        pinned to the original in an inpaint. Without a negative the two are the same.
+        """
+        x = self._inpaint_input(x, sigma)
+        if self.negative is None:
+            cond = self._predict(x, sigma, self.positive)
+            return self._pin_kept_area(cond), cond
+        cond, uncond = self._cond_and_uncond(x, sigma)
+        return self._pin_kept_area(uncond + self.cfg * (cond - uncond)), uncond

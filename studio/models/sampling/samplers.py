@@ -14,19 +14,28 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from studio.models.sampling.deis import deis_coefficients
+
 Denoiser = Callable[[Tensor, Tensor], Tensor]
 NoiseSampler = Callable[[float, float], Tensor]
 StepCallback = Callable[[int, int, Tensor, Tensor], None]
 CancelCheck = Callable[[], None]
 
-SAMPLERS = ("euler", "euler_ancestral", "heun", "dpm_2", "lms", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_sde", "ddim",
-            "uni_pc", "uni_pc_bh2", "lcm")
+SAMPLERS = ("euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
+            "dpm_2_ancestral", "lms", "dpmpp_2s_ancestral", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu",
+            "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu",
+            "ddpm", "ddim", "uni_pc", "uni_pc_bh2", "lcm", "ipndm", "ipndm_v", "deis")
 #: Samplers that want ``get_sigmas(..., discard_penultimate=True)``, as in ComfyUI.
-DISCARD_PENULTIMATE_SIGMA_SAMPLERS = ("dpm_2", "uni_pc", "uni_pc_bh2")
+DISCARD_PENULTIMATE_SIGMA_SAMPLERS = ("dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2")
 #: Samplers that draw fresh noise through ``noise_sampler`` (the rest are deterministic ODE solvers).
-STOCHASTIC_SAMPLERS = ("euler_ancestral", "dpmpp_2m_sde", "dpmpp_sde", "lcm")
+STOCHASTIC_SAMPLERS = ("euler_ancestral", "dpmpp_2m_sde", "dpmpp_sde", "lcm", "euler_ancestral_cfg_pp", "dpm_2_ancestral",
+                       "dpmpp_2s_ancestral", "dpmpp_2m_sde_gpu", "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu",
+                       "dpmpp_sde_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm")
 #: ComfyUI re-noises the kept (unmasked) area of an inpaint with a second noise for these.
 RANDOM_INPAINT_NOISE_SAMPLERS = ("ddim",)
+#: CFG++ samplers (Chung et al. 2024): they step with the *unconditional* prediction and add the
+#: guidance separately, so they need the denoiser's ``denoise_with_uncond`` (see ``CFGDenoiser``).
+CFG_PP_SAMPLERS = ("euler_cfg_pp", "euler_ancestral_cfg_pp", "dpmpp_2m_cfg_pp")
 
 
 class SeededNoise:
@@ -90,6 +99,21 @@ class _Steps:
         if self.cancel is not None:
             self.cancel()
         return self.denoiser(x, x.new_full((self.batch,), sigma))
+
+    def model_and_uncond(self, x: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
+        """The guided prediction and the unconditional one, for the CFG++ samplers.
+
+        A denoiser without ``denoise_with_uncond`` does no guidance of its own (an analytic test
+        denoiser, a single prediction), so its one prediction is the unconditional one too.
+        """
+        if self.cancel is not None:
+            self.cancel()
+        sigmas = x.new_full((self.batch,), sigma)
+        both = getattr(self.denoiser, "denoise_with_uncond", None)
+        if both is None:
+            denoised = self.denoiser(x, sigmas)
+            return denoised, denoised
+        return both(x, sigmas)
 
     def done(self, i: int, x: Tensor, denoised: Tensor) -> None:
         if self.callback is not None:
@@ -292,8 +316,11 @@ def sample_dpmpp_2m(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_samp
 
 def sample_dpmpp_2m_sde(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
                         callback: StepCallback | None = None, cancel: CancelCheck | None = None,
-                        eta: float = 1.0) -> Tensor:
-    """DPM-Solver++(2M) SDE, midpoint variant (k-diffusion's default)."""
+                        eta: float = 1.0, solver_type: str = "midpoint") -> Tensor:
+    """DPM-Solver++(2M) SDE; ``solver_type`` "midpoint" (k-diffusion's default, ComfyUI's
+    ``dpmpp_2m_sde``) or "heun" (``dpmpp_2m_sde_heun``), which differ only in the second-order term."""
+    if solver_type not in ("midpoint", "heun"):
+        raise ValueError(f"unknown DPM-Solver++(2M) SDE solver type {solver_type!r}; choose 'midpoint' or 'heun'")
     noise = _need_noise(noise_sampler, "dpmpp_2m_sde")
     run = _Steps(denoiser, x, sigmas, callback, cancel)
     s = run.sigmas
@@ -310,7 +337,11 @@ def sample_dpmpp_2m_sde(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_
             x = (s[i + 1] / s[i]) * math.exp(-eta_h) * x - math.expm1(-h - eta_h) * denoised
             if old_denoised is not None and h_last is not None:
                 r = h_last / h
-                x = x - 0.5 * math.expm1(-h - eta_h) * (1 / r) * (denoised - old_denoised)
+                if solver_type == "heun":
+                    h_eta = h + eta_h
+                    x = x + (-math.expm1(-h_eta) / -h_eta + 1) * (1 / r) * (denoised - old_denoised)
+                else:
+                    x = x - 0.5 * math.expm1(-h - eta_h) * (1 / r) * (denoised - old_denoised)
             if eta:
                 x = x + noise(s[i], s[i + 1]) * (s[i + 1] * math.sqrt(-math.expm1(-2 * eta_h)))
         old_denoised, h_last = denoised, h
@@ -406,6 +437,314 @@ def sample_uni_pc_bh2(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sa
     return sample_uni_pc(denoiser, x, sigmas, noise_sampler=noise_sampler, callback=callback, cancel=cancel, variant="bh2")
 
 
+# -- more of ComfyUI's samplers (k-diffusion's algorithms, written in sigma space) -----------------
+#
+# ComfyUI's ``*_gpu`` names differ from the plain ones only in where their Brownian-tree noise is
+# drawn (GPU instead of CPU). Ours draws per-step noise from the seeded CPU streams of
+# ``SeededNoise`` whatever the device, so each ``_gpu`` name runs exactly its plain sampler: the
+# name is kept so ComfyUI workflows load and run, and a seed gives the same picture under both.
+
+def sample_heunpp2(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
+                   callback: StepCallback | None = None, cancel: CancelCheck | None = None) -> Tensor:
+    """Heun++ (ComfyUI's ``heunpp2``, from sd-webui-samplers-scheduler): up to three model calls per
+    step, the slopes weighted by how far each point is from the start of the schedule; Heun-like
+    before the last step, Euler on it."""
+    run = _Steps(denoiser, x, sigmas, callback, cancel)
+    s = run.sigmas
+    s_end = s[-1]
+    for i in range(run.total):
+        denoised = run.model(x, s[i])
+        d = (x - denoised) / s[i]
+        dt = s[i + 1] - s[i]
+        if s[i + 1] == s_end:
+            x = x + d * dt
+        elif s[i + 2] == s_end:
+            x_2 = x + d * dt
+            d_2 = (x_2 - run.model(x_2, s[i + 1])) / s[i + 1]
+            w2 = s[i + 1] / (2 * s[0])
+            x = x + (d * (1 - w2) + d_2 * w2) * dt
+        else:
+            x_2 = x + d * dt
+            d_2 = (x_2 - run.model(x_2, s[i + 1])) / s[i + 1]
+            x_3 = x_2 + d_2 * (s[i + 2] - s[i + 1])
+            d_3 = (x_3 - run.model(x_3, s[i + 2])) / s[i + 2]
+            w2, w3 = s[i + 1] / (3 * s[0]), s[i + 2] / (3 * s[0])
+            x = x + ((1 - w2 - w3) * d + w2 * d_2 + w3 * d_3) * dt
+        run.done(i, x, denoised)
+    return x
+
+
+def sample_dpm_2_ancestral(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
+                           callback: StepCallback | None = None, cancel: CancelCheck | None = None,
+                           eta: float = 1.0) -> Tensor:
+    """DPM-Solver-2 down to sigma_down, then fresh noise up to sigma_next (k-diffusion's
+    ``sample_dpm_2_ancestral``)."""
+    noise = _need_noise(noise_sampler, "dpm_2_ancestral")
+    run = _Steps(denoiser, x, sigmas, callback, cancel)
+    s = run.sigmas
+    for i in range(run.total):
+        denoised = run.model(x, s[i])
+        sigma_down, sigma_up = _ancestral_step(s[i], s[i + 1], eta)
+        d = (x - denoised) / s[i]
+        if sigma_down == 0:
+            x = x + d * (sigma_down - s[i])
+        else:
+            sigma_mid = math.exp((math.log(s[i]) + math.log(sigma_down)) / 2)
+            x_2 = x + d * (sigma_mid - s[i])
+            d_2 = (x_2 - run.model(x_2, sigma_mid)) / sigma_mid
+            x = x + d_2 * (sigma_down - s[i])
+            x = x + noise(s[i], s[i + 1]) * sigma_up
+        run.done(i, x, denoised)
+    return x
+
+
+def sample_dpmpp_2s_ancestral(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
+                              callback: StepCallback | None = None, cancel: CancelCheck | None = None,
+                              eta: float = 1.0) -> Tensor:
+    """DPM-Solver++(2S) (single step, midpoint in log sigma) down to sigma_down, then fresh noise."""
+    noise = _need_noise(noise_sampler, "dpmpp_2s_ancestral")
+    run = _Steps(denoiser, x, sigmas, callback, cancel)
+    s = run.sigmas
+    for i in range(run.total):
+        denoised = run.model(x, s[i])
+        sigma_down, sigma_up = _ancestral_step(s[i], s[i + 1], eta)
+        if sigma_down == 0:
+            x = x + (x - denoised) / s[i] * (sigma_down - s[i])
+        else:
+            h = math.log(s[i] / sigma_down)
+            sigma_mid = s[i] * math.exp(-h / 2)
+            x_2 = (sigma_mid / s[i]) * x - math.expm1(-h / 2) * denoised
+            denoised_2 = run.model(x_2, sigma_mid)
+            x = (sigma_down / s[i]) * x - math.expm1(-h) * denoised_2
+        if s[i + 1] > 0:
+            x = x + noise(s[i], s[i + 1]) * sigma_up
+        run.done(i, x, denoised)
+    return x
+
+
+def sample_dpmpp_2m_sde_heun(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
+                             callback: StepCallback | None = None, cancel: CancelCheck | None = None) -> Tensor:
+    """DPM-Solver++(2M) SDE with the Heun form of the second-order term."""
+    return sample_dpmpp_2m_sde(denoiser, x, sigmas, noise_sampler=noise_sampler, callback=callback, cancel=cancel,
+                               solver_type="heun")
+
+
+def sample_dpmpp_3m_sde(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
+                        callback: StepCallback | None = None, cancel: CancelCheck | None = None,
+                        eta: float = 1.0) -> Tensor:
+    """DPM-Solver++(3M) SDE: third order from the two previous predictions, one model call per step."""
+    noise = _need_noise(noise_sampler, "dpmpp_3m_sde")
+    run = _Steps(denoiser, x, sigmas, callback, cancel)
+    s = run.sigmas
+    denoised_1: Tensor | None = None
+    denoised_2: Tensor | None = None
+    h_1: float | None = None
+    h_2: float | None = None
+    for i in range(run.total):
+        denoised = run.model(x, s[i])
+        h: float | None = None
+        if s[i + 1] == 0:
+            x = denoised
+        else:
+            h = math.log(s[i] / s[i + 1])
+            h_eta = h * (eta + 1)
+            x = (s[i + 1] / s[i]) * math.exp(-h * eta) * x - math.expm1(-h_eta) * denoised
+            phi_2 = math.expm1(-h_eta) / h_eta + 1
+            if h_2 is not None and h_1 is not None and denoised_1 is not None and denoised_2 is not None:
+                r0, r1 = h_1 / h, h_2 / h
+                d1_0 = (denoised - denoised_1) / r0
+                d1_1 = (denoised_1 - denoised_2) / r1
+                d1 = d1_0 + (d1_0 - d1_1) * r0 / (r0 + r1)
+                d2 = (d1_0 - d1_1) / (r0 + r1)
+                phi_3 = phi_2 / h_eta - 0.5
+                x = x + phi_2 * d1 - phi_3 * d2
+            elif h_1 is not None and denoised_1 is not None:
+                x = x + phi_2 * (denoised - denoised_1) / (h_1 / h)
+            if eta:
+                x = x + noise(s[i], s[i + 1]) * (s[i + 1] * math.sqrt(-math.expm1(-2 * h * eta)))
+        denoised_1, denoised_2 = denoised, denoised_1
+        h_1, h_2 = h, h_1
+        run.done(i, x, denoised)
+    return x
+
+
+def sample_ddpm(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
+                callback: StepCallback | None = None, cancel: CancelCheck | None = None) -> Tensor:
+    """The original DDPM ancestral step (Ho et al. 2020), taken in the variance-preserving
+    space the UNet was trained in and mapped back to sigma space, as ComfyUI's ``ddpm``."""
+    noise = _need_noise(noise_sampler, "ddpm")
+    run = _Steps(denoiser, x, sigmas, callback, cancel)
+    s = run.sigmas
+    for i in range(run.total):
+        denoised = run.model(x, s[i])
+        eps = (x - denoised) / s[i]
+        alphas_cumprod, alphas_cumprod_next = 1 / (s[i] ** 2 + 1), 1 / (s[i + 1] ** 2 + 1)
+        alpha = alphas_cumprod / alphas_cumprod_next
+        one_minus = s[i] ** 2 / (s[i] ** 2 + 1)  # 1 - alphas_cumprod, without the cancellation
+        x_vp = x / math.sqrt(1 + s[i] ** 2)
+        mu = math.sqrt(1 / alpha) * (x_vp - (1 - alpha) * eps / math.sqrt(one_minus))
+        if s[i + 1] > 0:
+            mu = mu + math.sqrt((1 - alpha) * (1 - alphas_cumprod_next) / one_minus) * noise(s[i], s[i + 1])
+            x = mu * math.sqrt(1 + s[i + 1] ** 2)
+        else:
+            x = mu
+        run.done(i, x, denoised)
+    return x
+
+
+# -- multistep from the diff-solvers family (ComfyUI's ipndm, ipndm_v, deis) -----------------------
+
+def _shift_in(buffer: list[Tensor], d: Tensor, keep: int) -> None:
+    buffer.append(d)
+    if len(buffer) > keep:
+        buffer.pop(0)
+
+
+def sample_ipndm(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
+                 callback: StepCallback | None = None, cancel: CancelCheck | None = None, max_order: int = 4) -> Tensor:
+    """Improved PNDM: Adams-Bashforth with the fixed equal-step weights, up to order 4."""
+    run = _Steps(denoiser, x, sigmas, callback, cancel)
+    s = run.sigmas
+    slopes: list[Tensor] = []  # previous slopes, oldest first
+    for i in range(run.total):
+        denoised = run.model(x, s[i])
+        d = (x - denoised) / s[i]
+        order = min(max_order, i + 1)
+        dt = s[i + 1] - s[i]
+        if s[i + 1] == 0:
+            x_next = denoised
+        elif order == 1:
+            x_next = x + dt * d
+        elif order == 2:
+            x_next = x + dt * (3 * d - slopes[-1]) / 2
+        elif order == 3:
+            x_next = x + dt * (23 * d - 16 * slopes[-1] + 5 * slopes[-2]) / 12
+        else:
+            x_next = x + dt * (55 * d - 59 * slopes[-1] + 37 * slopes[-2] - 9 * slopes[-3]) / 24
+        _shift_in(slopes, d, max_order - 1)
+        x = x_next
+        run.done(i, x, denoised)
+    return x
+
+
+def ipndm_v_coefficients(sigmas: Sequence[float], i: int, order: int) -> list[float]:
+    """iPNDM-v's weights for slopes ``[d_i, d_(i-1), …]`` on uneven steps (the diff-solvers formulas)."""
+    if order == 1:
+        return [1.0]
+    h_n = sigmas[i + 1] - sigmas[i]
+    h_n_1 = sigmas[i] - sigmas[i - 1]
+    if order == 2:
+        return [(2 + h_n / h_n_1) / 2, -(h_n / h_n_1) / 2]
+    h_n_2 = sigmas[i - 1] - sigmas[i - 2]
+    temp1 = (1 - h_n / (3 * (h_n + h_n_1)) * (h_n * (h_n + h_n_1)) / (h_n_1 * (h_n_1 + h_n_2))) / 2
+    if order == 3:
+        return [(2 + h_n / h_n_1) / 2 + temp1, -(h_n / h_n_1) / 2 - (1 + h_n_1 / h_n_2) * temp1, temp1 * h_n_1 / h_n_2]
+    h_n_3 = sigmas[i - 2] - sigmas[i - 3]
+    temp2 = (((1 - h_n / (3 * (h_n + h_n_1))) / 2 + (1 - h_n / (2 * (h_n + h_n_1))) * h_n / (6 * (h_n + h_n_1 + h_n_2)))
+             * (h_n * (h_n + h_n_1) * (h_n + h_n_1 + h_n_2)) / (h_n_1 * (h_n_1 + h_n_2) * (h_n_1 + h_n_2 + h_n_3)))
+    ratio = h_n_1 * (h_n_1 + h_n_2) / (h_n_2 * (h_n_2 + h_n_3))
+    return [
+        (2 + h_n / h_n_1) / 2 + temp1 + temp2,
+        -(h_n / h_n_1) / 2 - (1 + h_n_1 / h_n_2) * temp1 - (1 + h_n_1 / h_n_2 + ratio) * temp2,
+        temp1 * h_n_1 / h_n_2 + (h_n_1 / h_n_2 + ratio * (1 + h_n_2 / h_n_3)) * temp2,
+        -temp2 * ratio * h_n_1 / h_n_2,
+    ]
+
+
+def sample_ipndm_v(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
+                   callback: StepCallback | None = None, cancel: CancelCheck | None = None, max_order: int = 4) -> Tensor:
+    """iPNDM with variable-step weights, so uneven schedules (karras) keep its order."""
+    run = _Steps(denoiser, x, sigmas, callback, cancel)
+    s = run.sigmas
+    slopes: list[Tensor] = []
+    for i in range(run.total):
+        denoised = run.model(x, s[i])
+        d = (x - denoised) / s[i]
+        if s[i + 1] == 0:
+            x_next = denoised
+        else:
+            coeffs = ipndm_v_coefficients(s, i, min(max_order, i + 1))
+            x_next = x + (s[i + 1] - s[i]) * sum(c * slope for c, slope in zip(coeffs, [d, *reversed(slopes)]))
+        _shift_in(slopes, d, max_order - 1)
+        x = x_next
+        run.done(i, x, denoised)
+    return x
+
+
+def sample_deis(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
+                callback: StepCallback | None = None, cancel: CancelCheck | None = None, max_order: int = 3) -> Tensor:
+    """DEIS (Zhang & Chen 2023), "tAB" form: eps interpolated as a polynomial in the VP time of
+    the past steps and integrated against d(sigma)/dt, as ComfyUI's ``deis``."""
+    run = _Steps(denoiser, x, sigmas, callback, cancel)
+    s = run.sigmas
+    coeffs = deis_coefficients(s, max_order)
+    slopes: list[Tensor] = []
+    for i in range(run.total):
+        denoised = run.model(x, s[i])
+        d = (x - denoised) / s[i]
+        order = 1 if s[i + 1] <= 0 else min(max_order, i + 1)
+        if order == 1:
+            x_next = x + (s[i + 1] - s[i]) * d
+        else:
+            x_next = x + sum(c * slope for c, slope in zip(coeffs[i], [d, *reversed(slopes)]))
+        _shift_in(slopes, d, max_order - 1)
+        x = x_next
+        run.done(i, x, denoised)
+    return x
+
+
+# -- CFG++ ----------------------------------------------------------------------------------------
+
+def sample_euler_ancestral_cfg_pp(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *,
+                                  noise_sampler: NoiseSampler | None = None, callback: StepCallback | None = None,
+                                  cancel: CancelCheck | None = None, eta: float = 1.0) -> Tensor:
+    """Euler ancestral with CFG++: jump to the guided prediction, then re-noise along the
+    *unconditional* noise direction (ComfyUI's ``euler_ancestral_cfg_pp``; meant for low cfg)."""
+    noise = _need_noise(noise_sampler, "euler_ancestral_cfg_pp") if eta else None
+    run = _Steps(denoiser, x, sigmas, callback, cancel)
+    s = run.sigmas
+    for i in range(run.total):
+        denoised, uncond = run.model_and_uncond(x, s[i])
+        if s[i + 1] == 0:
+            x = denoised
+        else:
+            sigma_down, sigma_up = _ancestral_step(s[i], s[i + 1], eta)
+            x = denoised + (x - uncond) / s[i] * sigma_down
+            if noise is not None:
+                x = x + noise(s[i], s[i + 1]) * sigma_up
+        run.done(i, x, denoised)
+    return x
+
+
+def sample_euler_cfg_pp(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
+                        callback: StepCallback | None = None, cancel: CancelCheck | None = None) -> Tensor:
+    """Euler with CFG++ (deterministic)."""
+    return sample_euler_ancestral_cfg_pp(denoiser, x, sigmas, noise_sampler=noise_sampler, callback=callback, cancel=cancel,
+                                         eta=0.0)
+
+
+def sample_dpmpp_2m_cfg_pp(denoiser: Denoiser, x: Tensor, sigmas: Tensor, *, noise_sampler: NoiseSampler | None = None,
+                           callback: StepCallback | None = None, cancel: CancelCheck | None = None) -> Tensor:
+    """DPM-Solver++(2M) with CFG++, as ComfyUI's ``dpmpp_2m_cfg_pp``."""
+    run = _Steps(denoiser, x, sigmas, callback, cancel)
+    s = run.sigmas
+    old_uncond: Tensor | None = None
+    for i in range(run.total):
+        denoised, uncond = run.model_and_uncond(x, s[i])
+        if s[i + 1] == 0:
+            x = denoised
+        else:
+            h = math.log(s[i] / s[i + 1])
+            mix = -math.exp(-h) * uncond
+            if old_uncond is not None:
+                r = math.log(s[i - 1] / s[i]) / h
+                mix = mix - math.expm1(-h) * (1 / (2 * r)) * (denoised - old_uncond)
+            x = denoised + mix + math.exp(-h) * x
+        old_uncond = uncond
+        run.done(i, x, denoised)
+    return x
+
+
 _SAMPLER_FUNCTIONS: dict[str, Callable[..., Tensor]] = {
     "euler": sample_euler,
     "euler_ancestral": sample_euler_ancestral,
@@ -421,6 +760,23 @@ _SAMPLER_FUNCTIONS: dict[str, Callable[..., Tensor]] = {
     "uni_pc": sample_uni_pc,
     "uni_pc_bh2": sample_uni_pc_bh2,
     "lcm": sample_lcm,
+    "euler_cfg_pp": sample_euler_cfg_pp,
+    "euler_ancestral_cfg_pp": sample_euler_ancestral_cfg_pp,
+    "heunpp2": sample_heunpp2,
+    "dpm_2_ancestral": sample_dpm_2_ancestral,
+    "dpmpp_2s_ancestral": sample_dpmpp_2s_ancestral,
+    "dpmpp_2m_cfg_pp": sample_dpmpp_2m_cfg_pp,
+    # ComfyUI's *_gpu names run their plain sampler: see "more of ComfyUI's samplers" above
+    "dpmpp_2m_sde_gpu": sample_dpmpp_2m_sde,
+    "dpmpp_2m_sde_heun": sample_dpmpp_2m_sde_heun,
+    "dpmpp_2m_sde_heun_gpu": sample_dpmpp_2m_sde_heun,
+    "dpmpp_sde_gpu": sample_dpmpp_sde,
+    "dpmpp_3m_sde": sample_dpmpp_3m_sde,
+    "dpmpp_3m_sde_gpu": sample_dpmpp_3m_sde,
+    "ddpm": sample_ddpm,
+    "ipndm": sample_ipndm,
+    "ipndm_v": sample_ipndm_v,
+    "deis": sample_deis,
 }
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-SCHEDULERS = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta")
+SCHEDULERS = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta", "linear_quadratic",
+              "kl_optimal")
 
 
 def sd_alphas_cumprod(beta_start: float = 0.00085, beta_end: float = 0.012, steps: int = 1000,
@@ -94,6 +95,36 @@ def karras_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = 7
 def exponential_sigmas(steps: int, sigma_min: float, sigma_max: float) -> Tensor:
     """Uniform in log-sigma."""
     return _append_zero(torch.linspace(math.log(sigma_max), math.log(sigma_min), steps).exp())
+
+
+def kl_optimal_sigmas(steps: int, sigma_min: float, sigma_max: float) -> Tensor:
+    """"Align Your Steps"-style KL-optimal schedule (A1111 PR 15608, ComfyUI's ``kl_optimal``):
+    uniform in arctan(sigma). Computed in float32 like ComfyUI; one step is just ``[sigma_max, 0]``
+    (ComfyUI divides 0 by 0 there)."""
+    ramp = torch.arange(steps, dtype=torch.float32) / max(steps - 1, 1)
+    sigmas = torch.zeros(steps + 1, dtype=torch.float32)
+    sigmas[:-1] = (ramp * math.atan(sigma_min) + (1 - ramp) * math.atan(sigma_max)).tan()
+    return sigmas
+
+
+def linear_quadratic_sigmas(steps: int, sigma_max: float | Tensor, threshold_noise: float = 0.025,
+                            linear_steps: int | None = None) -> Tensor:
+    """Mochi's schedule (ComfyUI's ``linear_quadratic``): the noise fraction falls linearly to
+    ``threshold_noise`` over the first half of the steps, then quadratically to 0; scaled by sigma_max."""
+    if steps == 1:
+        fractions = [1.0, 0.0]
+    else:
+        if linear_steps is None:
+            linear_steps = steps // 2
+        linear = [i * threshold_noise / linear_steps for i in range(linear_steps)]
+        step_diff = linear_steps - threshold_noise * steps
+        quadratic_steps = steps - linear_steps
+        quadratic_coef = step_diff / (linear_steps * quadratic_steps**2)
+        linear_coef = threshold_noise / linear_steps - 2 * step_diff / quadratic_steps**2
+        const = quadratic_coef * linear_steps**2
+        quadratic = [quadratic_coef * i**2 + linear_coef * i + const for i in range(linear_steps, steps)]
+        fractions = [1.0 - f for f in [*linear, *quadratic, 1.0]]
+    return torch.tensor(fractions, dtype=torch.float32) * torch.as_tensor(sigma_max, dtype=torch.float32)
 
 
 def _append_zero(sigmas: Tensor) -> Tensor:
@@ -206,6 +237,10 @@ def get_sigmas(scheduler: str, steps: int, model_sigmas: ModelSigmas, *, discard
         return _ddim_uniform(ms, steps)
     if scheduler == "beta":
         return _beta(ms, steps)
+    if scheduler == "linear_quadratic":
+        return linear_quadratic_sigmas(steps, ms.sigmas[-1])
+    if scheduler == "kl_optimal":
+        return kl_optimal_sigmas(steps, ms.sigma_min, ms.sigma_max)
     raise ValueError(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
 
 
