@@ -302,3 +302,11 @@ def test_menu_action_warns_about_what_cannot_be_exported(window, tmp_path, monke
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: ("", ""))  # cancelled: nothing happens
     assert window.export_comfy_api() is False and len(warnings) == 1
+
+
+def test_every_type_called_core_is_installed_and_built_in(registry):
+    from studio.core.comfy_export import COMFY_CORE_TYPES
+
+    for node_type in COMFY_CORE_TYPES:
+        spec = registry.spec(node_type)
+        assert spec is not None and spec.pack is None and spec.type == node_type, node_type

@@ -235,3 +235,22 @@ def test_a_custom_pack_node_sharing_a_name_with_one_of_ours_stays_a_placeholder(
     assert node.extra["comfy"]["widgets_values"] == [20, 1.0, True, 16, False]
     assert "custom node pack" in workflow.warnings[0]
     assert workflow.graph.nodes["2"].type == "KSampler" and workflow.graph.nodes["2"].inputs["steps"] == 20
+
+
+@pytest.mark.slow
+def test_an_sdxl_workflow_runs_with_its_sdxl_encoders(tmp_path):
+    from test_sd_archs import write_tiny_sdxl
+
+    models = tmp_path / "models"
+    (models / "checkpoints").mkdir(parents=True)
+    write_tiny_sdxl(models / "checkpoints" / "xl.safetensors")
+    workflow = load_workflow(FIXTURES / "sdxl_v04.json")
+    report = tmp_path / "report.json"
+    code = main(["run", str(FIXTURES / "sdxl_v04.json"), "--quiet", "--models-dir", str(models),
+                 "--output-dir", str(tmp_path / "out"), "--report", str(report)])
+    data = json.loads(report.read_text())
+    assert code == 0, data
+    assert workflow.graph.nodes["3"].extra["comfy"]["widgets_values"][4] == "dpmpp_2m_sde_gpu"
+    [saved] = data["runs"][0]["outputs"]
+    assert Image.open(saved).size == (64, 64)
+

@@ -51,6 +51,13 @@ COMFY_CORE_TYPES = frozenset({
     # masks
     "InvertMask", "GrowMask", "FeatherMask", "ThresholdMask", "MaskComposite", "MaskToImage", "ImageToMask",
     "ImageColorToMask",
+    # added for ComfyUI coverage: loaders, conditioning, latent, image and mask tools
+    "CheckpointLoader", "DiffControlNetLoader", "CLIPTextEncodeSDXL", "CLIPTextEncodeSDXLRefiner",
+    "ConditioningCombine", "ConditioningConcat", "ConditioningAverage", "ConditioningZeroOut",
+    "ConditioningSetTimestepRange", "ConditioningSetArea", "ConditioningSetAreaPercentage",
+    "ConditioningSetAreaStrength", "ConditioningSetMask", "LatentComposite", "LatentCompositeMasked",
+    "RepeatLatentBatch", "LatentFromBatch", "LatentFlip", "LatentRotate", "LatentCrop", "LatentBlend",
+    "LoadImageMask", "EmptyImage", "ImageBatch", "ImageSharpen", "SolidMask", "CropMask",
     # utilities (comfy_extras: nodes_primitive, nodes_string, nodes_preview_any)
     "PrimitiveInt", "PrimitiveFloat", "PrimitiveString", "PrimitiveStringMultiline", "PrimitiveBoolean",
     "StringConcatenate", "StringReplace", "PreviewAny",
