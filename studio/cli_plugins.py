@@ -135,17 +135,26 @@ def _print_findings(findings: list[Any], stream: Any) -> None:
 
 
 def _install(args: argparse.Namespace) -> int:
-    from studio.plugins.install import TrustRequired, install
+    from studio.plugins.install import install
 
-    try:
-        result = install(args.source, trust=args.trust, dev=args.dev, pip_args=_pip_args(args))
-    except TrustRequired as exc:
-        _print_findings(exc.findings, sys.stderr)
-        print(f"nuance: error: {exc}", file=sys.stderr)
+    result = _trusted(lambda: install(args.source, trust=args.trust, dev=args.dev, pip_args=_pip_args(args)))
+    if result is None:
         return EXIT_BAD_INPUT
     _print_findings(result.findings, sys.stdout)
     _report_installed("installed", result)
     return EXIT_OK
+
+
+def _trusted(action: Any) -> Any:
+    """Run an install or update; without trust, show what the scan found and return None."""
+    from studio.plugins.install import TrustRequired
+
+    try:
+        return action()
+    except TrustRequired as exc:
+        _print_findings(exc.findings, sys.stderr)
+        print(f"nuance: error: {exc}", file=sys.stderr)
+        return None
 
 
 def _report_installed(verb: str, result: Any) -> None:
@@ -165,15 +174,12 @@ def _report_installed(verb: str, result: Any) -> None:
 
 
 def _update(args: argparse.Namespace) -> int:
-    from studio.plugins.install import TrustRequired, update
+    from studio.plugins.install import update
     from studio.plugins.state import PluginState
 
     before = PluginState.load().installed.get(args.name)
-    try:
-        result = update(args.name, trust=args.trust, rev=args.rev, pip_args=_pip_args(args))
-    except TrustRequired as exc:
-        _print_findings(exc.findings, sys.stderr)
-        print(f"nuance: error: {exc}", file=sys.stderr)
+    result = _trusted(lambda: update(args.name, trust=args.trust, rev=args.rev, pip_args=_pip_args(args)))
+    if result is None:
         return EXIT_BAD_INPUT
     if before is not None and before.commit and before.commit == result.record.commit:
         print(f"plugin '{args.name}' is already at commit {before.commit}")

@@ -333,15 +333,7 @@ class _Builder:
         if node_type in NOTES:
             values = node.get("widgets_values") or [""]
             text = values[0] if isinstance(values, list) and values and isinstance(values[0], str) else ""
-            note: dict[str, Any] = {"id": f"comfy-{node_id}", "text": text}
-            if pos:
-                note["pos"] = [pos[0], pos[1]]
-            if size:
-                note["size"] = [size[0], size[1]]
-            colour = _colour(node)
-            if colour:
-                note["color"] = colour
-            self.ui.setdefault(layout.NOTES, []).append(note)
+            self.ui.setdefault(layout.NOTES, []).append({"id": f"comfy-{node_id}", "text": text, **_placement(node)})
             return
         mode = _MODES.get(node.get("mode", 0))
         if mode is None:
@@ -360,14 +352,7 @@ class _Builder:
             if title is not None and title == node_type:
                 title = None
             self.graph.add_node(node_type, {}, id=node_id, mode=mode, title=title, extra={"comfy": comfy})
-        entry: dict[str, Any] = {}
-        if pos:
-            entry["pos"] = [pos[0], pos[1]]
-        if size:
-            entry["size"] = [size[0], size[1]]
-        colour = _colour(node)
-        if colour:
-            entry["color"] = colour
+        entry = _placement(node)
         if isinstance(node.get("flags"), dict) and node["flags"].get("collapsed"):
             entry["collapsed"] = True
         if entry:
@@ -406,6 +391,19 @@ class _Builder:
             listed.append(item)
         if listed:
             self.ui.setdefault(layout.GROUPS, []).extend(listed)
+
+
+def _placement(node: dict[str, Any]) -> dict[str, Any]:
+    """Position, size and colour of a node (or note) in our layout's terms; what is missing is left out."""
+    entry: dict[str, Any] = {}
+    pos, size, colour = point(node.get("pos")), point(node.get("size")), _colour(node)
+    if pos:
+        entry["pos"] = [pos[0], pos[1]]
+    if size:
+        entry["size"] = [size[0], size[1]]
+    if colour:
+        entry["color"] = colour
+    return entry
 
 
 def _colour(node: dict[str, Any]) -> str | None:
@@ -519,14 +517,10 @@ def _set_control(workflow: Any, node: GraphNode, name: str, value: Any, where: s
 def _checked(workflow: Any, inp: Any, value: Any, where: str) -> Any:
     """``value`` fitted to ``inp``: Windows paths and ComfyUI's image annotations undone, then
     checked; a value that does not fit is kept as it is (so nothing is lost) with a warning."""
-    if isinstance(value, str) and inp.choices is not None:
-        if "\\" in value:
-            value = value.replace("\\", "/")
-        for suffix in _IMAGE_SUFFIXES:
-            if value.endswith(suffix):
-                value = value[: -len(suffix)]
-    if isinstance(value, str) and inp.name == "image" and inp.choices is None:
-        for suffix in _IMAGE_SUFFIXES:
+    if isinstance(value, str) and inp.choices is not None and "\\" in value:
+        value = value.replace("\\", "/")  # a model path saved on Windows
+    if isinstance(value, str) and (inp.choices is not None or inp.name == "image"):
+        for suffix in _IMAGE_SUFFIXES:  # ComfyUI's "photo.png [input]" names a picture in its input folder
             if value.endswith(suffix):
                 value = value[: -len(suffix)]
     if isinstance(value, float) and not math.isfinite(value):

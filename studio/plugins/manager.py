@@ -263,7 +263,16 @@ class PluginManager:
     def _dev_candidates(self) -> Iterable[Plugin]:
         for name, record in sorted(self.state.installed.items()):
             if record.kind == "dev":
-                yield self._folder_plugin(Path(record.path), DEV, name=name, record=record)
+                yield self._installed_plugin(name, record)
+
+    def _installed_plugin(self, name: str, record: InstallRecord | None) -> Plugin:
+        """A plugin the manager installed, found where its record says (a linked folder, a package
+        unpacked into the plugins folder, or a copied folder)."""
+        if record is not None and record.kind == "dev":
+            return self._folder_plugin(Path(record.path), DEV, name=name, record=record)
+        if record is not None and record.kind == "package":
+            return self._package_plugin(plugins_dir() / name, record)
+        return self._folder_plugin(plugins_dir() / name, USER, record=record)
 
     def _user_candidates(self) -> Iterable[Plugin]:
         root = plugins_dir()
@@ -500,13 +509,7 @@ class PluginManager:
         """Load a plugin that was just installed or updated, in place of any copy loaded before
         (an older version, or a bundled plugin of the same name, which it now shadows)."""
         self.state = PluginState.load()
-        record = self.state.installed.get(name)
-        if record is not None and record.kind == "dev":
-            plugin = self._folder_plugin(Path(record.path), DEV, name=name, record=record)
-        elif record is not None and record.kind == "package":
-            plugin = self._package_plugin(plugins_dir() / name, record)
-        else:
-            plugin = self._folder_plugin(plugins_dir() / name, USER, record=record)
+        plugin = self._installed_plugin(name, self.state.installed.get(name))
         removed: list[str] = []
         restart = False
         existing = self.get(name)

@@ -1,6 +1,6 @@
 """Files dropped on the window or the canvas: workflows open, pictures become Load Image nodes.
 
-A workflow (ours or a ComfyUI API prompt, ``.json``) opens in a tab. A picture dropped becomes a
+A workflow (ours, or a ComfyUI workflow or API prompt, ``.json``) opens in a tab. A picture dropped becomes a
 ``LoadImage`` node where it was dropped, reading the file by its absolute path (LoadImage takes
 plain paths as they are). A PNG that carries a workflow could mean either: the window asks.
 """

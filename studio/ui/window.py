@@ -299,16 +299,19 @@ class MainWindow(QMainWindow):
         return self._write(self.file_path)
 
     def save_as(self, path: str | Path | None = None) -> bool:
+        target = self._json_target(path, "Save workflow as", f"{self.document.workflow.meta.get('name') or 'workflow'}.json")
+        return target is not None and self._write(target)
+
+    def _json_target(self, path: str | Path | None, title: str, suggested_name: str) -> Path | None:
+        """Where to write a JSON file: ``path``, else what the user picks (None when they cancel);
+        ``.json`` is added to a name without an extension."""
         if path is None:
-            suggested = str(Path(self._dialog_dir()) / f"{self.document.workflow.meta.get('name') or 'workflow'}.json")
-            chosen, _ = QFileDialog.getSaveFileName(self, "Save workflow as", suggested, SAVE_FILTER)
+            chosen, _ = QFileDialog.getSaveFileName(self, title, str(Path(self._dialog_dir()) / suggested_name), SAVE_FILTER)
             if not chosen:
-                return False
+                return None
             path = chosen
         target = Path(path)
-        if not target.suffix:
-            target = target.with_suffix(".json")
-        return self._write(target)
+        return target if target.suffix else target.with_suffix(".json")
 
     def _write(self, target: Path) -> bool:
         tab = self.tab
@@ -333,17 +336,10 @@ class MainWindow(QMainWindow):
 
         from studio.core.comfy_export import build_comfy_export
 
-        if path is None:
-            stem = self.file_path.stem if self.file_path is not None else (
-                self.document.workflow.meta.get("name") or "workflow")
-            suggested = str(Path(self._dialog_dir()) / f"{stem}_api.json")
-            chosen, _ = QFileDialog.getSaveFileName(self, "Export as ComfyUI API format", suggested, SAVE_FILTER)
-            if not chosen:
-                return False
-            path = chosen
-        target = Path(path)
-        if not target.suffix:
-            target = target.with_suffix(".json")
+        stem = self.file_path.stem if self.file_path is not None else (self.document.workflow.meta.get("name") or "workflow")
+        target = self._json_target(path, "Export as ComfyUI API format", f"{stem}_api.json")
+        if target is None:
+            return False
         self.view.editor.commit()  # a value still being typed belongs in the export
         try:
             result = build_comfy_export(self.document.workflow, self.registry, files_dir=target.parent)
