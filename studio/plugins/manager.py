@@ -614,21 +614,24 @@ def _failure_text(exc: BaseException) -> str:
 
 
 def missing_requirements(requirements: Iterable[str], private: Path) -> list[str]:
-    """Requirements that neither the app's environment nor the plugin's private folder satisfies."""
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
+    """Requirements that neither the plugin's private folder nor the app's environment satisfies.
 
-    installed: dict[str, str] = {}
-    for dist in importlib.metadata.distributions(path=[str(private), *sys.path]):
-        name = dist.metadata["Name"]
-        if name:
-            installed.setdefault(canonicalize_name(name), dist.version)
+    Looks each one up by name (no scan of every installed distribution: this runs at start-up).
+    """
+    from packaging.requirements import Requirement
+
     missing = []
     for text in requirements:
         requirement = Requirement(text)
         if requirement.marker is not None and not requirement.marker.evaluate():
             continue
-        version = installed.get(canonicalize_name(requirement.name))
+        found = next(iter(importlib.metadata.distributions(name=requirement.name, path=[str(private)])), None)
+        version = found.version if found is not None else None
+        if version is None:
+            try:
+                version = importlib.metadata.version(requirement.name)
+            except importlib.metadata.PackageNotFoundError:
+                version = None
         if version is None or (requirement.specifier and not requirement.specifier.contains(version, prereleases=True)):
             missing.append(text if version is None else f"{text} (found {version})")
     return missing
