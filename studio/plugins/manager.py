@@ -618,10 +618,10 @@ def missing_requirements(requirements: Iterable[str], private: Path) -> list[str
 
     Looks each one up by name (no scan of every installed distribution: this runs at start-up).
     """
-    from packaging.requirements import Requirement
-
-    missing = []
+    missing: list[str] = []
     for text in requirements:
+        from packaging.requirements import Requirement  # only when there is one: it costs 50 ms at start-up
+
         requirement = Requirement(text)
         if requirement.marker is not None and not requirement.marker.evaluate():
             continue
