@@ -174,16 +174,19 @@ class ModelSamplingDiscrete(Node):
     NAME = "ModelSamplingDiscrete"
     DISPLAY_NAME = "Model Sampling Discrete"
     CATEGORY = "advanced/model"
-    DESCRIPTION = ("Override what the model predicts: eps (most models) or v_prediction (SD 2.x 768-v and some "
-                   "fine-tunes), when detection guessed wrong; zsnr rescales the schedule to zero terminal SNR.")
-    INPUTS = [Input("model", "MODEL"), Combo("sampling", ["eps", "v_prediction"]), Boolean("zsnr", False)]
+    DESCRIPTION = ("Override what the model predicts, as ComfyUI: eps (most models), v_prediction (SD 2.x 768-v and "
+                   "some fine-tunes), lcm (latent-consistency models and LoRAs: their 50-step distilled schedule and "
+                   "boundary condition; sample with the lcm sampler), x0 (the model predicts the clean latent), "
+                   "img_to_img (x0 from an unscaled input, ComfyUI's mode for Lotus-style image-to-image models, which "
+                   "this app does not load: on an SD checkpoint it gives what ComfyUI gives). zsnr rescales the "
+                   "schedule to zero terminal SNR. The schedule is rebuilt from the checkpoint's each time, so two "
+                   "of these nodes in a row do not compound.")
+    INPUTS = [Input("model", "MODEL"), Combo("sampling", ["eps", "v_prediction", "lcm", "x0", "img_to_img"]),
+              Boolean("zsnr", False)]
     OUTPUTS = [Output("MODEL", "MODEL")]
 
     def run(self, ctx: RunContext, model: Any, sampling: str, zsnr: bool) -> Any:
-        from studio.models.handles import zero_terminal_snr
-
-        sigmas = zero_terminal_snr(model.model_sigmas) if zsnr else model.model_sigmas
-        return model.clone(prediction_type="epsilon" if sampling == "eps" else "v_prediction", model_sigmas=sigmas)
+        return model.with_sampling(sampling, zsnr)
 
 
 NODES = [CheckpointLoaderSimple, VAELoader, CLIPSetLastLayer, ModelSamplingDiscrete, CheckpointLoader]

@@ -7,6 +7,7 @@ torch is imported inside ``run`` so listing nodes stays fast.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from studio.api import Boolean, Combo, Float, Input, Int, Node, Output, RunContext
@@ -275,12 +276,16 @@ def gaussian_blur(image: Any, radius: int, sigma: float) -> Any:
     return t.movedim(1, -1).to(image.dtype)
 
 
+DITHERS = ["none", "floyd-steinberg", "bayer-2", "bayer-4", "bayer-8", "bayer-16"]
+
+
 class ImageQuantize(Node):
     NAME = "ImageQuantize"
     DISPLAY_NAME = "Image Quantize"
     CATEGORY = "image/postprocessing"
-    DESCRIPTION = "Reduce the picture to a number of colours (a palette), optionally dithered."
-    INPUTS = [Input("image", "IMAGE"), Int("colors", 256, min=1, max=256), Combo("dither", ["none", "floyd-steinberg"])]
+    DESCRIPTION = ("Reduce the picture to a number of colours (a palette), optionally dithered: floyd-steinberg "
+                   "diffuses the error; bayer-N adds an N×N ordered-dither threshold pattern (as ComfyUI).")
+    INPUTS = [Input("image", "IMAGE"), Int("colors", 256, min=1, max=256), Combo("dither", DITHERS)]
     OUTPUTS = [Output("IMAGE", "IMAGE")]
 
     def run(self, ctx: RunContext, image: Any, colors: int, dither: str) -> Any:
@@ -289,13 +294,49 @@ class ImageQuantize(Node):
 
         from studio.imaging import pil_to_tensor, tensor_to_pil
 
-        mode = Image.Dither.FLOYDSTEINBERG if dither == "floyd-steinberg" else Image.Dither.NONE
+        if dither not in DITHERS:
+            raise ValueError(f"unknown dither {dither!r}; choose one of {', '.join(DITHERS)}")
         out = []
         for item in image:
             pil = tensor_to_pil(item[..., :3])
             palette = pil.quantize(colors=colors, dither=Image.Dither.NONE)
-            out.append(pil_to_tensor(pil.quantize(colors=colors, palette=palette, dither=mode)))
+            if dither.startswith("bayer-"):
+                quantized = bayer_dither(pil, palette, int(dither.split("-")[1]))
+            else:
+                mode = Image.Dither.FLOYDSTEINBERG if dither == "floyd-steinberg" else Image.Dither.NONE
+                quantized = pil.quantize(colors=colors, palette=palette, dither=mode)
+            out.append(pil_to_tensor(quantized))
         return torch.stack(out)
+
+
+def bayer_threshold_map(order: int) -> Any:
+    """The ``order``×``order`` ordered-dither offsets in (-0.5, 0.5), ComfyUI's ``normalized_bayer_matrix``:
+    each level tiles the previous one four times, interleaved as ((m - 1.5, m + 0.5), (m + 1.5, m - 0.5))."""
+    import numpy as np
+
+    matrix = np.zeros((1, 1), np.float32)
+    for level in range(1, int(math.log2(order)) + 1):
+        q = 4**level
+        m = q * matrix
+        matrix = np.block([[m - 1.5, m + 0.5], [m + 1.5, m - 0.5]]).astype(np.float32) / q
+    return matrix
+
+
+def bayer_dither(pil: Any, palette: Any, order: int) -> Any:
+    """Ordered dithering onto ``palette`` (a "P" image), as ComfyUI's ``Quantize.bayer``: each pixel is
+    offset by the tiled threshold map scaled to the palette's spacing (2·256 / colours), then mapped
+    to the nearest palette colour without error diffusion."""
+    import numpy as np
+    from PIL import Image
+
+    num_colors = len(palette.getpalette()) // 3
+    spread = 2 * 256 / num_colors
+    offsets = np.float32(spread) * bayer_threshold_map(order) + np.float32(0.5)
+    pixels = np.asarray(pil, dtype=np.float32)
+    height, width = pixels.shape[:2]
+    tiled = np.tile(offsets, (math.ceil(height / order), math.ceil(width / order)))[:height, :width, None]
+    shifted = np.clip(pixels + tiled, 0, 255).astype(np.uint8)
+    return Image.fromarray(shifted).quantize(palette=palette, dither=Image.Dither.NONE)
 
 
 class ImageCrop(Node):

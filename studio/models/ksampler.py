@@ -35,7 +35,7 @@ from studio.models.sampling import (
     latent_to_rgb,
     sample,
 )
-from studio.models.sampling.denoiser import _concat, _same_layout
+from studio.models.sampling.denoiser import X0Predictor, _concat, _same_layout
 
 SEED_MODULUS = 2**64
 Progress = Callable[[int, int, Any], None]
@@ -416,8 +416,8 @@ class RegionalDenoiser:
         self.positive = positive
         self.negative = negative
         self.cfg = float(cfg)
-        # Its _predict is the scaling to and from the UNet's input and output, shared with the fast path.
-        self._predictor = CFGDenoiser(model_fn, model_sigmas, positive={}, cfg=1.0, prediction_type=prediction_type)
+        # The scaling to and from the UNet's input and output, shared with the fast path (CFGDenoiser).
+        self._predictor = X0Predictor(model_fn, model_sigmas, prediction_type)
         self.latent_image = latent_image
         self.inpaint_noise = inpaint_noise
         self.denoise_mask = None
@@ -448,7 +448,7 @@ class RegionalDenoiser:
             to_run = [item for j, item in enumerate(to_run) if j not in set(together)]
             x_in = torch.cat([r.crop(x) for _i, r in batch])
             kwargs = functools.reduce(_concat, [r.kwargs for _i, r in batch])
-            preds = self._predictor._predict(x_in, torch.cat([sigma] * len(batch)), kwargs).chunk(len(batch))
+            preds = self._predictor(x_in, torch.cat([sigma] * len(batch)), kwargs).chunk(len(batch))
             for (i, region), pred in zip(batch, preds):
                 region.crop(out[i]).add_(pred * region.mult)
                 region.crop(counts[i]).add_(region.mult)
