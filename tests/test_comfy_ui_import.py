@@ -254,3 +254,22 @@ def test_an_sdxl_workflow_runs_with_its_sdxl_encoders(tmp_path):
     [saved] = data["runs"][0]["outputs"]
     assert Image.open(saved).size == (64, 64)
 
+
+
+def test_a_chain_of_reroutes_becomes_bends_and_a_reroute_fed_by_nothing_drops_its_wires(registry):
+    def reroute(node_id, x, link_in, links_out):
+        return {"id": node_id, "type": "Reroute", "pos": [x, 0], "size": [75, 26], "mode": 0,
+                "inputs": [{"name": "", "type": "*", "link": link_in}],
+                "outputs": [{"name": "", "type": "INT", "links": links_out}]}
+
+    data = {"last_node_id": 6, "last_link_id": 5, "version": 0.4, "nodes": [
+        {"id": 1, "type": "PrimitiveNode", "pos": [0, 0], "mode": 0,
+         "outputs": [{"name": "INT", "type": "INT", "links": [1], "widget": {"name": "value"}}], "widgets_values": [3, "fixed"]},
+        reroute(2, 200, 1, [2]), reroute(3, 400, 2, [3]), reroute(5, 400, None, [5]),
+        {"id": 4, "type": "PreviewAny", "pos": [600, 0], "mode": 0, "inputs": [{"name": "source", "type": "*", "link": 3}]},
+        {"id": 6, "type": "PreviewAny", "pos": [600, 200], "mode": 0, "inputs": [{"name": "source", "type": "*", "link": 5}]}],
+        "links": [[1, 1, 0, 2, 0, "INT"], [2, 2, 0, 3, 0, "INT"], [3, 3, 0, 4, 0, "INT"], [5, 5, 0, 6, 0, "INT"]]}
+    workflow = load_workflow(data, registry)
+    assert links_of(workflow) == {("1", 0, "4", "source")}
+    assert workflow.ui["reroutes"] == {"3": [[237.5, 13.0], [437.5, 13.0]]}
+    assert any("link 5" in w and "reroute that nothing feeds" in w for w in workflow.warnings)

@@ -268,20 +268,11 @@ class _Builder:
         for link_id, source, slot, target, target_slot in links:
             if target in self.reroutes or target not in self.graph.nodes:
                 continue  # links into a reroute are followed from its far side
-            points: list[list[float]] = []
-            seen: set[str] = set()
-            while source in self.reroutes and source not in seen:
-                seen.add(source)
-                reroute = self.reroutes[source]
-                points.insert(0, reroute["centre"])
-                upstream = reroute["input_link"]
-                if upstream is None or upstream not in self.link_origin:
-                    source = None  # type: ignore[assignment]
-                    break
-                source, slot = self.link_origin[upstream]
-            if source is None:
+            origin = self._through_reroutes(source, slot)
+            if origin is None:
                 self.warn(f"dropped link {link_id}: it starts at a reroute that nothing feeds")
                 continue
+            source, slot, points = origin
             if source not in self.graph.nodes:
                 self.warn(f"dropped link {link_id}: node {source} is not in the workflow")
                 continue
@@ -298,6 +289,21 @@ class _Builder:
         if bends:
             self.ui[layout.REROUTES] = bends
         self._add_groups(groups)
+
+    def _through_reroutes(self, source: str, slot: int) -> tuple[str, int, list[list[float]]] | None:
+        """The real origin of a wire that may start at a chain of Reroute nodes, and the reroutes'
+        centres as bend points (from the origin on); None when a reroute in the chain has no input."""
+        points: list[list[float]] = []
+        seen: set[str] = set()
+        while source in self.reroutes and source not in seen:
+            seen.add(source)
+            reroute = self.reroutes[source]
+            points.insert(0, reroute["centre"])
+            upstream = reroute["input_link"]
+            if upstream is None or upstream not in self.link_origin:
+                return None
+            source, slot = self.link_origin[upstream]
+        return source, slot, points
 
     def _input_name(self, node_id: str, slot: int) -> str | None:
         node = self.nodes.get(node_id)
