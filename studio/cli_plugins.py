@@ -1,7 +1,7 @@
 """``nuance plugins …``: list, install, enable, disable, update, uninstall, scan and start a new plugin.
 
-Changes made here take effect the next time Nuance Studio starts; the Plugin Manager in the editor
-applies the same changes to the running app.
+Changes made here take effect the next time Nuance Studio starts (or at Rescan in a running
+editor's Plugin Manager, which also makes the same changes itself at once).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 from studio.plugins.manifest import PluginError, check_name
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-NEXT_START = "it takes effect the next time Nuance Studio starts (the Plugin Manager applies changes at once)"
+NEXT_START = ("it takes effect the next time Nuance Studio starts, or in a running editor when you press Rescan in "
+              "the Plugin Manager")
 
 
 def add_parser(commands: Any) -> None:

@@ -75,6 +75,7 @@ def test_every_editor_feature(registry):
     # Modes, collapsed, titles.
     assert nodes["8"].mode is NodeMode.BYPASSED and nodes["10"].mode is NodeMode.MUTED
     assert ui["nodes"]["4"]["collapsed"] is True and nodes["13"].title == "Keep"
+    assert nodes["13"].inputs == {"filename_prefix": "features/run"}  # a Windows sub-folder of the output folder
     # Windows model path; a missing file is reported with the closest matches.
     assert nodes["1"].inputs["ckpt_name"] == "sd15/tiny-sd15.safetensors"
     assert any("sd15/tiny-sd15.safetensors" in w and "closest" in w for w in workflow.warnings)

@@ -341,3 +341,13 @@ def test_saving_records_the_plugins_the_workflow_uses(make_window, tmp_path):
     assert window.save()
     meta = json.loads(plain.read_text(encoding="utf-8"))["meta"]
     assert meta["plugins"] == {"greet": {"version": "1.2.0", "homepage": "https://example.org/greet"}}
+
+
+def test_rescan_loads_a_plugin_installed_from_the_command_line_while_the_app_runs(make_window, qtbot):
+    window = make_window()
+    dialog = open_manager(window)
+    assert dialog.row_of("greet") < 0
+    write_plugin(user_plugins() / "greet", "greet")  # as `nuance plugins install` would, in another process
+    QTest.mouseClick(dialog.rescan_button, LEFT)
+    assert row_values(dialog, "greet")[2] == "loaded" and "greet.Greeter" in window.registry
+    assert "1 node type(s) added" in dialog.message.text()

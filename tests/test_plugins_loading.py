@@ -311,3 +311,24 @@ def test_installing_over_a_bundled_plugin_takes_over_at_once_and_uninstall_bring
     change = plugins.remove("shared")
     assert change.removed == ["shared.Newer"] and change.added == ["shared.Add"]
     assert plugins.get("shared").origin == BUNDLED and "shared.Add" in plugins.registry
+
+
+def test_rescan_picks_up_what_the_command_line_changed():
+    plugins = manager()
+    assert plugins.get("later") is None
+    make_plugin(plugins_dir(), "later", amount=4)
+    change = plugins.rescan()
+    assert change.added == ["later.Add"] and plugins.get("later").loaded and "later.Add" in plugins.registry
+    assert plugins.rescan().message.endswith("nothing changed")
+
+    state = PluginState.load()  # `nuance plugins disable later` in another process
+    state.disabled.add("later")
+    state.save()
+    change = plugins.rescan()
+    assert change.removed == ["later.Add"] and plugins.get("later").status == DISABLED
+
+    import shutil
+
+    shutil.rmtree(plugins_dir() / "later")  # removed by hand
+    plugins.rescan()
+    assert plugins.get("later") is None and "later.Add" not in plugins.registry

@@ -523,8 +523,8 @@ def _set_control(workflow: Any, node: GraphNode, name: str, value: Any, where: s
 def _checked(workflow: Any, inp: Any, value: Any, where: str) -> Any:
     """``value`` fitted to ``inp``: Windows paths and ComfyUI's image annotations undone, then
     checked; a value that does not fit is kept as it is (so nothing is lost) with a warning."""
-    if isinstance(value, str) and inp.choices is not None and "\\" in value:
-        value = value.replace("\\", "/")  # a model path saved on Windows
+    if isinstance(value, str) and (inp.choices is not None or inp.name == "filename_prefix") and "\\" in value:
+        value = value.replace("\\", "/")  # a model path, or a sub-folder of the output folder, saved on Windows
     if isinstance(value, str) and (inp.choices is not None or inp.name == "image"):
         for suffix in _IMAGE_SUFFIXES:  # ComfyUI's "photo.png [input]" names a picture in its input folder
             if value.endswith(suffix):

@@ -552,6 +552,45 @@ class PluginManager:
                     break
         return self._notify(change)
 
+    def rescan(self) -> Change:
+        """Pick up what changed on disk while the app ran: plugins installed from the command line
+        or dropped into a plugins folder are loaded, and ones removed from disk are unloaded."""
+        found = self.discover()
+        known = {(p.name, p.origin, str(p.path)) for p in self.plugins}
+        there = {(p.name, p.origin, str(p.path)) for p in found}
+        added: list[str] = []
+        removed: list[str] = []
+        restart = False
+        for plugin in [p for p in self.plugins if (p.name, p.origin, str(p.path)) not in there and not p.builtin]:
+            if plugin.loaded:
+                change = self.unload(plugin)
+                removed += change.removed
+                restart = restart or change.restart_needed
+            self.plugins.remove(plugin)
+        for plugin in found:
+            if (plugin.name, plugin.origin, str(plugin.path)) in known:
+                continue
+            if plugin.status == UNLOADED and self.get(plugin.name) is not None:
+                plugin.status = SHADOWED  # a copy of that name is loaded already
+                plugin.error = f"not loaded: a plugin named {plugin.name!r} is loaded already"
+            self.plugins.append(plugin)
+            if plugin.status == UNLOADED:
+                self._load(plugin)
+                added += plugin.node_types
+        for plugin in self.plugins:  # a disabled or enabled state changed on the command line
+            if plugin.builtin:
+                continue
+            if plugin.loaded and plugin.name in self.state.disabled:
+                removed += self.unload(plugin).removed
+                plugin.status = DISABLED
+            elif plugin.status == DISABLED and plugin.name not in self.state.disabled:
+                plugin.status = UNLOADED
+                self._load(plugin)
+                added += plugin.node_types
+        message = (f"rescanned the plugin folders: {len(added)} node type(s) added, {len(removed)} removed"
+                   if added or removed else "rescanned the plugin folders: nothing changed")
+        return self._notify(Change(message, restart_needed=restart, added=added, removed=removed))
+
     def changed_plugins(self) -> list[str]:
         """Loaded folder plugins whose files changed since they were loaded (development mode)."""
         changed = []

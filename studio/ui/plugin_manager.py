@@ -263,6 +263,9 @@ class PluginManagerDialog(QDialog):
         self.reload_button = QPushButton("Reload", self)
         self.reload_button.setToolTip("Read the plugin's files again")
         self.reload_button.clicked.connect(self.reload_selected)
+        self.rescan_button = QPushButton("Rescan", self)
+        self.rescan_button.setToolTip("Pick up plugins installed from the command line or copied into a plugins folder")
+        self.rescan_button.clicked.connect(self.rescan)
         self.install_button = QToolButton(self)
         self.install_button.setText("Install ▾")
         self.install_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -278,6 +281,7 @@ class PluginManagerDialog(QDialog):
         for button in (self.toggle_button, self.update_button, self.uninstall_button, self.reload_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        buttons.addWidget(self.rescan_button)
         buttons.addWidget(self.install_button)
 
         self.dev_mode = QCheckBox("Development mode: reload linked plugins when their files change", self)
@@ -402,6 +406,9 @@ class PluginManagerDialog(QDialog):
         if plugin.status == "disabled":
             return self._apply(lambda: self.manager.enable(name))
         return self._apply(lambda: self.manager.disable(name))
+
+    def rescan(self) -> Change | None:
+        return self._apply(self.manager.rescan)
 
     def reload_selected(self) -> Change | None:
         plugin = self.selected()
