@@ -159,3 +159,39 @@ def read_png_text(path: Path) -> dict[str, Any]:
     from studio.core.png_text import read_text_chunks
 
     return dict(read_text_chunks(path))
+
+
+def repeat_to_batch(tensor: torch.Tensor, batch: int) -> torch.Tensor:
+    """``tensor`` cut or repeated along its first dimension to ``batch`` items (ComfyUI's repeat_to_batch_size)."""
+    if tensor.shape[0] > batch:
+        return tensor[:batch]
+    if tensor.shape[0] < batch:
+        times = -(-batch // tensor.shape[0])
+        return tensor.repeat(times, *([1] * (tensor.dim() - 1)))[:batch]
+    return tensor
+
+
+def composite(destination: torch.Tensor, source: torch.Tensor, x: int, y: int, mask: torch.Tensor | None = None,
+              multiplier: int = 8, resize_source: bool = False) -> torch.Tensor:
+    """Paste ``source`` into ``destination`` (both ``[B, C, H, W]``, changed in place) at pixel (x, y),
+    through ``mask`` (1 = source) resized to the source: ComfyUI's ``composite`` helper. One for
+    pictures (``multiplier`` 1, channels first) and latents (8: positions are in pixels)."""
+    if resize_source:
+        source = F.interpolate(source, size=destination.shape[-2:], mode="bilinear")
+    source = repeat_to_batch(source.to(destination), destination.shape[0])
+    x = max(-source.shape[-1] * multiplier, min(x, destination.shape[-1] * multiplier))
+    y = max(-source.shape[-2] * multiplier, min(y, destination.shape[-2] * multiplier))
+    left, top = x // multiplier, y // multiplier
+    right, bottom = left + source.shape[-1], top + source.shape[-2]
+    if mask is None:
+        weights = source.new_ones(source.shape)
+    else:
+        weights = mask.to(destination).reshape(-1, 1, mask.shape[-2], mask.shape[-1])
+        weights = repeat_to_batch(F.interpolate(weights, size=source.shape[-2:], mode="bilinear"), source.shape[0])
+    visible_w = destination.shape[-1] - left + min(0, x)
+    visible_h = destination.shape[-2] - top + min(0, y)
+    weights = weights[:, :, :visible_h, :visible_w]
+    part = weights * source[..., :visible_h, :visible_w]
+    kept = (1 - weights) * destination[..., top:bottom, left:right]
+    destination[..., top:bottom, left:right] = part + kept
+    return destination

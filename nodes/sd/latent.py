@@ -73,16 +73,6 @@ NODES = [EmptyLatentImage, LatentUpscale, LatentUpscaleBy]
 
 
 # -- compositing, batches and transforms (ComfyUI's nodes.py and comfy_extras/nodes_mask.py) -----------------------
-def _repeat_to_batch(tensor: Any, batch: int) -> Any:
-    """``tensor`` cut or repeated along its first dimension to ``batch`` items (ComfyUI's repeat_to_batch_size)."""
-    if tensor.shape[0] > batch:
-        return tensor[:batch]
-    if tensor.shape[0] < batch:
-        times = -(-batch // tensor.shape[0])
-        return tensor.repeat(times, *([1] * (tensor.dim() - 1)))[:batch]
-    return tensor
-
-
 class LatentComposite(Node):
     NAME = "LatentComposite"
     DISPLAY_NAME = "Latent Composite"
@@ -138,33 +128,6 @@ def _check_batches(dest: Any, source: Any, dest_name: str, source_name: str) -> 
                          "latents of different models cannot be combined")
 
 
-def composite(destination: Any, source: Any, x: int, y: int, mask: Any = None, multiplier: int = 8,
-              resize_source: bool = False) -> Any:
-    """Paste ``source`` into ``destination`` (both ``[B, C, H, W]``, changed in place) at pixel (x, y),
-    through ``mask`` (1 = source) resized to the source: ComfyUI's ``composite`` helper."""
-    import torch.nn.functional as F
-
-    if resize_source:
-        source = F.interpolate(source, size=destination.shape[-2:], mode="bilinear")
-    source = _repeat_to_batch(source.to(destination), destination.shape[0])
-    x = max(-source.shape[-1] * multiplier, min(x, destination.shape[-1] * multiplier))
-    y = max(-source.shape[-2] * multiplier, min(y, destination.shape[-2] * multiplier))
-    left, top = x // multiplier, y // multiplier
-    right, bottom = left + source.shape[-1], top + source.shape[-2]
-    if mask is None:
-        weights = source.new_ones(source.shape)
-    else:
-        weights = mask.to(destination).reshape(-1, 1, mask.shape[-2], mask.shape[-1])
-        weights = _repeat_to_batch(F.interpolate(weights, size=source.shape[-2:], mode="bilinear"), source.shape[0])
-    visible_w = destination.shape[-1] - left + min(0, x)
-    visible_h = destination.shape[-2] - top + min(0, y)
-    weights = weights[:, :, :visible_h, :visible_w]
-    part = weights * source[..., :visible_h, :visible_w]
-    kept = (1 - weights) * destination[..., top:bottom, left:right]
-    destination[..., top:bottom, left:right] = part + kept
-    return destination
-
-
 class LatentCompositeMasked(Node):
     NAME = "LatentCompositeMasked"
     DISPLAY_NAME = "Latent Composite Masked"
@@ -185,16 +148,17 @@ class LatentCompositeMasked(Node):
         if source["samples"].shape[1] != dest.shape[1]:
             raise ValueError(f"source has {source['samples'].shape[1]} channels but destination has {dest.shape[1]}: "
                              "latents of different models cannot be combined")
+        from studio.imaging import composite
+
         out["samples"] = composite(dest, source["samples"], x, y, mask, 8, resize_source)
         return out
 
 
 def _mask_batch(masks: Any, batch: int) -> Any:
     """A noise mask with at least ``batch`` items (repeated), as ComfyUI lines masks up with latents."""
-    if masks.shape[0] < batch:
-        times = -(-batch // masks.shape[0])
-        masks = masks.repeat(times, *([1] * (masks.dim() - 1)))[:batch]
-    return masks
+    from studio.imaging import repeat_to_batch
+
+    return repeat_to_batch(masks, batch) if masks.shape[0] < batch else masks
 
 
 class RepeatLatentBatch(Node):

@@ -187,26 +187,12 @@ class ImageCompositeMasked(Node):
 
     def run(self, ctx: RunContext, destination: Any, source: Any, x: int, y: int, resize_source: bool,
             mask: Any = None) -> Any:
-        from studio.imaging import resize
+        from studio.imaging import composite
 
-        out = destination.clone()
-        height, width = out.shape[1:3]
-        if resize_source:
-            source = resize(source.movedim(-1, 1), width, height, "bilinear").movedim(1, -1)
-        if x >= width or y >= height:
-            return out
-        h, w = min(source.shape[1], height - y), min(source.shape[2], width - x)
-        part = source[:, :h, :w, : out.shape[-1]]
-        region = out[:, y:y + h, x:x + w]
-        if mask is None:
-            out[:, y:y + h, x:x + w] = part
-        else:
-            m = _as_mask(mask)
-            if m.shape[-2:] != source.shape[1:3]:
-                m = resize(m[:, None], source.shape[2], source.shape[1], "bilinear")[:, 0]
-            m = m[:, :h, :w, None]
-            out[:, y:y + h, x:x + w] = part * m + region * (1 - m)
-        return out
+        out = destination.clone().movedim(-1, 1)  # the same helper as LatentCompositeMasked, at pixel scale
+        source = source.movedim(-1, 1)[:, : out.shape[1]]
+        composite(out, source, x, y, None if mask is None else _as_mask(mask), 1, resize_source)
+        return out.movedim(1, -1)
 
 
 BLEND_MODES = ("normal", "multiply", "screen", "overlay", "soft_light", "difference")
