@@ -29,7 +29,6 @@ from typing import Any
 from studio.core.errors import NuanceError
 from studio.core.graph import Graph, GraphNode, NodeMode
 from studio.core.registry import NodeRegistry
-from studio.core.types import is_compatible
 from studio.core.workflow import Workflow, to_comfy_api
 
 #: Our built-in node types that exist in ComfyUI's core with the same name, inputs and meaning.
@@ -246,11 +245,9 @@ def _without_modes(graph: Graph, registry: NodeRegistry) -> tuple[Graph, list[st
 
 
 def _first_match(spec: Any, values: dict[str, _Source], out_type: str) -> _Source:
-    """What a bypassed node passes for an output of ``out_type``: as the engine's ``bypass``."""
-    for inp in spec.inputs:
-        if values.get(inp.name) is not None and is_compatible(inp.type, out_type):
-            return values[inp.name]
-    return None
+    """What a bypassed node passes for an output of ``out_type``: the engine's rule (``bypass_input``)."""
+    name = spec.bypass_input(out_type, {k for k, v in values.items() if v is not None})
+    return None if name is None else values[name]
 
 
 # -- painted masks -----------------------------------------------------------------------------

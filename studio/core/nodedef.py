@@ -10,7 +10,7 @@ Plugin authors import these names from :mod:`studio.api`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Container, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -373,6 +373,13 @@ class NodeSpec:
     @cached_property
     def has_validate(self) -> bool:
         return getattr(self.cls.validate, "__func__", None) is not Node.validate.__func__
+
+    def bypass_input(self, out_type: str, present: Container[str]) -> str | None:
+        """The input a bypassed node passes to an output of ``out_type``: the first, in declaration
+        order, among ``present`` whose type fits. One rule for the engine and the ComfyUI export."""
+        from studio.core.types import is_compatible
+
+        return next((i.name for i in self.inputs if i.name in present and is_compatible(i.type, out_type)), None)
 
     def renamed_input(self, name: str) -> str:
         """The current name of an input saved under ``name`` (unchanged if never renamed)."""

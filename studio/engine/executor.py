@@ -22,7 +22,6 @@ from studio.core.errors import Cancelled, InputValueError, NuanceError
 from studio.core.graph import Graph, NodeMode
 from studio.core.nodedef import NodeSpec
 from studio.core.registry import NodeRegistry
-from studio.core.types import is_compatible
 from studio.core.validate import CheckedGraph, check_graph
 from studio.engine.cache import CacheEntry, OutputCache, estimate_nbytes
 from studio.engine.context import CancelToken, RunContext, RunOptions
@@ -308,11 +307,10 @@ class _Run:
         values: list[Any] = []
         keys: list[bytes | None] = []
         for out in spec.outputs:
-            for inp in spec.inputs:
-                if inp.name in kwargs and is_compatible(inp.type, out.type):
-                    values.append(kwargs[inp.name])
-                    keys.append(value_keys.get(inp.name) or constant_key(kwargs[inp.name]))
-                    break
+            name = spec.bypass_input(out.type, kwargs)
+            if name is not None:
+                values.append(kwargs[name])
+                keys.append(value_keys.get(name) or constant_key(kwargs[name]))
             else:
                 values.append(_Unavailable(
                     f"node {node_id} ({spec.type}), which is bypassed and has no {out.type} input to pass through",
