@@ -178,20 +178,30 @@ class PluginManager:
         if name is None:
             return (f"no installed node or plugin provides {node_type!r} (install the plugin that does, "
                     "or remove the node)")
+        why = self.why_unavailable(name, known)
+        if why is not None:
+            return f"{node_type} comes from {why}"
+        plugin = self.get(name)
+        assert plugin is not None
+        return (f"plugin '{name}' {plugin.version} is installed but has no node {node_type.partition('.')[2]!r} "
+                "(it may have been renamed or removed in this version)")
+
+    def why_unavailable(self, name: str, known: dict[str, Any] | None = None) -> str | None:
+        """``plugin 'x', which is …`` and what to do, for a plugin whose nodes are missing; None when
+        it is loaded (its nodes are there)."""
         plugin = self.get(name)
         info = (known or {}).get(name) or {}
         if plugin is None:
             where = info.get("homepage") or info.get("source") or ""
             version = f" {info['version']}" if info.get("version") else ""
             hint = f" (get it from {where})" if where else ""
-            return f"{node_type} comes from plugin '{name}'{version}, which is not installed{hint}"
+            return f"plugin '{name}'{version}, which is not installed{hint}"
         if plugin.status == DISABLED:
-            return (f"{node_type} comes from plugin '{name}', which is disabled: enable it in the Plugin Manager "
+            return (f"plugin '{name}', which is disabled: enable it in the Plugin Manager "
                     f"or with 'nuance plugins enable {name}'")
         if plugin.status in (FAILED, INCOMPATIBLE, SHADOWED):
-            return f"{node_type} comes from plugin '{name}', which failed to load: {plugin.error}"
-        return (f"plugin '{name}' {plugin.version} is installed but has no node {node_type.partition('.')[2]!r} "
-                "(it may have been renamed or removed in this version)")
+            return f"plugin '{name}', which failed to load: {plugin.error}"
+        return None
 
     def used_plugins(self, node_types: Iterable[str], previous: dict[str, Any] | None = None) -> dict[str, Any]:
         """The ``meta.plugins`` record of a workflow using ``node_types``: name → version and where from.

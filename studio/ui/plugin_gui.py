@@ -67,12 +67,11 @@ def placeholder_notes(manager: PluginManager | None, workflow: Workflow) -> list
         (by_plugin[name] if name is not None else unknown).append(node_type)
     notes = []
     for name, group in by_plugin.items():
-        text = manager.explain_missing(group[0], known)
-        prefix = f"{group[0]} comes from plugin '{name}'"
-        if text.startswith(prefix):
-            notes.append(f"{len(group)} node(s) need plugin '{name}'{text[len(prefix):]}")
+        why = manager.why_unavailable(name, known)
+        if why is not None:
+            notes.append(f"{len(group)} node(s) need {why}")
         else:
-            notes.append(f"{len(group)} node(s) of plugin '{name}' are placeholders: {text}")
+            notes.append(f"{len(group)} node(s) of plugin '{name}' are placeholders: {manager.explain_missing(group[0], known)}")
     if unknown:
         shown = ", ".join(sorted(set(unknown))[:5]) + (", …" if len(set(unknown)) > 5 else "")
         notes.append(f"{len(unknown)} node(s) of types that are not installed ({shown}) are kept as placeholders")
